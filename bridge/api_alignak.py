@@ -1,0 +1,70 @@
+"""Alignak WS style: ``PATCH /host/<host_name>`` (alignak-ws.md). Maps HTTP to ``bridge.alignak`` and back.
+
+Alignak answers problems with ``_status: ERR`` and HTTP 200; only transport problems get other codes (malformed
+JSON 400, content type 415, auth 401).
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from bridge.alignak import plan_host_update
+from bridge.appkeys import AUTH, CLOCK, CONFIG, ENGINE_FILES, SINK
+from bridge.commands import command_line, command_text
+from bridge.errors import BadRequestBody, BridgeError, EngineUnavailable, NotAuthenticated, NotPermitted
+
+
+async def host_view(request: web.Request) -> web.Response:
+    principal = await request.app[AUTH].authenticate(request.headers.get("Authorization"))
+    del principal  # any authenticated user may update hosts and services (finer rights: a later issue)
+    document = await _document(request)
+    if not document:
+        return web.json_response({"_status": "ERR", "_error": "You must send parameters on this endpoint."})
+    config = request.app[CONFIG]
+    files = request.app[ENGINE_FILES]
+    update = plan_host_update(document, request.match_info.get("host_name"), known=await files.objects(),
+                              status=await files.status(), now=int(request.app[CLOCK]()),
+                              ignore_unknown_service=config.alignak.ignore_unknown_service)
+    if update.issues:
+        return web.json_response({"_status": "ERR", "_result": [], "_issues": update.issues})
+    if update.commands:
+        await request.app[SINK].submit([command_line(c, config.engine.kind).encode() for c in update.commands])
+    result = [f"{update.host_name} is alive :)"] + [command_text(c) for c in update.commands] + update.notes
+    return web.json_response({"_status": "OK", "_result": result, "_feedback": update.feedback})
+
+
+async def _document(request: web.Request) -> dict[str, object]:
+    if request.content_type != "application/json":
+        raise BadRequestBody(415, f"Content-Type must be application/json, not '{request.content_type}'")
+    body = await request.read()
+    if not body.strip():
+        return {}
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise BadRequestBody(400, f"Invalid JSON document: {exc.msg} at line {exc.lineno} column {exc.colno} "
+                                  f"(JSON needs true/false, not Python's True/False, and no trailing commas)") from None
+    except UnicodeDecodeError:
+        raise BadRequestBody(400, "Invalid JSON document: the body is not UTF-8") from None
+    if not isinstance(document, dict):
+        raise BadRequestBody(400, f"Invalid JSON document: expected an object, not {type(document).__name__}")
+    return document
+
+
+def render_error(status: int, message: str, error: BridgeError | None) -> web.Response:
+    headers: dict[str, str] = {}
+    if isinstance(error, BadRequestBody):
+        status = error.status
+    elif isinstance(error, NotAuthenticated):
+        status = 401
+        headers["WWW-Authenticate"] = 'Basic realm="naemon-bridge"'
+    elif isinstance(error, NotPermitted):
+        status = 403
+    elif isinstance(error, EngineUnavailable):
+        status = 503
+        headers["Retry-After"] = "5"
+    elif error is not None:
+        status = 200  # Alignak reports bad content with HTTP 200 and _status ERR
+    return web.json_response({"_status": "ERR", "_issues": [message]}, status=status or 500, headers=headers)

@@ -1,0 +1,16 @@
+"""The application's typed state keys, declared once. Views read ``request.app[KEY]``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge.auth import Authenticator
+from bridge.config import Config
+from bridge.objects import EngineFiles
+from bridge.types import Clock, LineSink
+
+CONFIG = web.AppKey("config", Config)
+AUTH = web.AppKey("auth", Authenticator)
+ENGINE_FILES = web.AppKey("engine_files", EngineFiles)
+SINK = web.AppKey("sink", LineSink)
+CLOCK = web.AppKey("clock", Clock)

@@ -1,0 +1,120 @@
+"""The ``naemon-bridge`` command. Each subcommand is a small function returning an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from bridge import __version__
+from bridge.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_listen
+
+_DESCRIPTION = """\
+Accept passive check results and other external commands over HTTP (op5 Monitor's POST /api/command/<COMMAND>
+and Alignak WS's PATCH /host/<name>) and write them into a Naemon or Nagios command pipe, spooling them on disk
+while the engine does not read."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="naemon-bridge", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve", help="run the daemon in the foreground",
+        description="Run the bridge in the foreground, logging to stderr. SIGTERM or SIGINT stops it: requests "
+                    "in flight finish, queued lines are written to the engine's pipe or the spool.")
+    serve.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
+                       help=f"the TOML config file (default: {DEFAULT_CONFIG_PATH})")
+
+    check = commands.add_parser(
+        "check-config", help="validate a config file and exit",
+        description="Parse a config file exactly as 'serve' does. Prints what is wrong (file, key, reason) and "
+                    "exits 1, or prints a summary and exits 0.")
+    check.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
+                       help=f"the TOML config file (default: {DEFAULT_CONFIG_PATH})")
+
+    demo = commands.add_parser(
+        "demo", help="try the bridge with nothing else set up",
+        description="Run the bridge on a working default with a sample user. When Debian's nagios4 is on the "
+                    "PATH, a throwaway Nagios 4 with a sample passive host and service receives the results and "
+                    "its log is shown; otherwise a demo command pipe shows every line the engine would receive. "
+                    "Prints the URL, the credentials and curl lines to try. Ctrl-C removes everything.")
+    demo.add_argument("--listen", default="127.0.0.1:8888", metavar="HOST:PORT",
+                      help="where to listen (default: 127.0.0.1:8888; port 0 picks a free one)")
+    demo.add_argument("--no-nagios", action="store_true",
+                      help="use the demo command pipe even when nagios4 is installed")
+
+    hasher = commands.add_parser(
+        "hash-password", help="print a password hash for the config",
+        description="Read a password from stdin (prompting without echo on a terminal) and print an argon2 hash "
+                    "to use as password_hash in a [[users]] entry.")
+    del hasher
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bridge.app import make_app
+    from bridge.server import run, setup_logging, warn_about
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"naemon-bridge: {exc}", file=sys.stderr)
+        return 1
+    setup_logging(config.log.level)
+    warn_about(config)
+    asyncio.run(run(make_app(config), config))
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"naemon-bridge: {exc}", file=sys.stderr)
+        return 1
+    print(f"{config.source}: OK — listen {config.server.listen}, engine {config.engine.kind} "
+          f"({config.engine.command_file}), spool {config.spool.directory}, {len(config.users)} user(s)")
+    return 0
+
+
+def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from bridge.demo import run_demo
+
+    try:
+        listen = parse_listen(args.listen)
+    except ValueError as exc:
+        parser.error(f"--listen {exc}")
+    return run_demo(listen, use_nagios=not args.no_nagios)
+
+
+def _hash_password() -> int:
+    from bridge.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("naemon-bridge: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        print("naemon-bridge: empty password", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "check-config":
+        return _check_config(args)
+    if args.command == "demo":
+        return _demo(args, parser)
+    return _hash_password()

@@ -1,0 +1,182 @@
+"""From loosely typed request parameters to validated commands, and from commands to the engine's lines.
+
+Pure: no I/O, no clock (callers pass ``now``). Parameter names follow op5 (op5-command-api.md): the engine's own
+argument names, with a ``service`` argument split into ``host_name`` + ``service_description``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bridge.command_table import COMMANDS, ArgType, CommandSpec
+from bridge.errors import InvalidInput, UnknownCommand
+from bridge.values import Command, EngineKind, checked_field, checked_output, checked_text
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+# Argument types whose values are names of engine objects (checked against the objects cache when known).
+OBJECT_TYPES = frozenset({ArgType.HOST, ArgType.HOSTGROUP, ArgType.SERVICEGROUP, ArgType.CONTACT,
+                          ArgType.CONTACTGROUP, ArgType.TIMEPERIOD})
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One request parameter as a client names it; a ``service`` argument yields two of these."""
+
+    name: str
+    type: ArgType
+    optional: bool
+    last: bool  # the last field of the line: a free-text value here may contain ';'
+
+
+def parameters(spec: CommandSpec) -> tuple[Parameter, ...]:
+    """The request parameters of a command, in the engine's order."""
+    result: list[Parameter] = []
+    for index, argument in enumerate(spec.arguments):
+        last = index == len(spec.arguments) - 1
+        if argument.type is ArgType.SERVICE:
+            result.append(Parameter("host_name", ArgType.HOST, argument.optional, False))
+            result.append(Parameter("service_description", ArgType.SERVICE, argument.optional, last))
+        else:
+            result.append(Parameter(argument.name, argument.type, argument.optional, last))
+    return tuple(result)
+
+
+def find_command(name: str, engine: EngineKind) -> CommandSpec:
+    """The command called ``name`` (upper case, as the engine names it), if the configured engine has it."""
+    spec = COMMANDS.get(name)
+    if spec is None:
+        close = difflib.get_close_matches(name.upper(), COMMANDS, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownCommand(f"unknown command '{name}'{hint}")
+    if spec.naemon_only and engine is not EngineKind.NAEMON:
+        raise UnknownCommand(f"{name} exists in Naemon only; the configured engine ({engine}) does not have it")
+    return spec
+
+
+def _text(field: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
+    return str(value)
+
+
+def _integer(field: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise InvalidInput(field, f"must be a number, not {str(value).lower()}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    raise InvalidInput(field, f"must be a whole number, not {value!r}")
+
+
+def _boolean(field: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InvalidInput(field, f"must be true or false (or 1 or 0), not {value!r}")
+
+
+def _in_range(field: str, value: int, low: int, high: int, meaning: str) -> int:
+    if not low <= value <= high:
+        raise InvalidInput(field, f"must be {meaning}, not {value}")
+    return value
+
+
+def _field_value(param: Parameter, value: object) -> str:
+    """Validate one parameter and return it as it stands on the line."""
+    name, kind = param.name, param.type
+    if kind is ArgType.SERVICE_STATE:
+        code = _in_range(name, _integer(name, value), 0, 3, "0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN)")
+        return str(code)
+    if kind is ArgType.HOST_STATE:
+        return str(_in_range(name, _integer(name, value), 0, 2, "0 (UP), 1 (DOWN) or 2 (UNREACHABLE)"))
+    if kind is ArgType.STICKY:
+        if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
+            return "2" if _boolean(name, value) else "0"  # the engine's sticky acknowledgement is 2
+        return str(_in_range(name, _integer(name, value), 0, 2, "0, 1 or 2 (2 = sticky)"))
+    if kind is ArgType.BOOL:
+        return "1" if _boolean(name, value) else "0"
+    if kind is ArgType.INT:
+        return str(_integer(name, value))
+    if kind in (ArgType.ULONG, ArgType.TIMESTAMP):
+        return str(_in_range(name, _integer(name, value), 0, 2**63 - 1, "zero or a positive whole number"))
+    if kind is ArgType.OUTPUT:
+        return checked_output(name, _text(name, value))
+    text = _text(name, value)
+    if kind is ArgType.STR and param.last:
+        return checked_text(name, text)
+    return checked_field(name, text, allow_empty=param.optional)
+
+
+def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now: int, author: str) -> Command:
+    """Validate a client's parameters for ``spec`` into a command timestamped ``now``.
+
+    Every problem names the parameter. ``author`` fills a missing author argument (the authenticated user).
+    """
+    expected = parameters(spec)
+    known_names = {p.name for p in expected}
+    unknown = sorted(set(params) - known_names)
+    if unknown:
+        takes = ", ".join(p.name for p in expected) or "no parameters"
+        raise InvalidInput(unknown[0], f"is not a parameter of {spec.name} (it takes {takes})")
+    fields: list[str] = []
+    for param in expected:
+        value = params.get(param.name)
+        if value is None or (isinstance(value, str) and value == "" and param.type is not ArgType.OUTPUT):
+            if param.name == "author" and author:
+                value = author
+            elif param.type is ArgType.OUTPUT:
+                value = ""
+            elif param.optional:
+                fields.append("")
+                continue
+            else:
+                raise InvalidInput(param.name, f"is required by {spec.name}")
+        fields.append(_field_value(param, value))
+    host = params.get("host_name") if "host_name" in known_names else None
+    service = params.get("service_description") if "service_description" in known_names else None
+    return Command(spec, tuple(fields), now,
+                   host_name=str(host) if host is not None else None,
+                   service_description=str(service) if service is not None else None)
+
+
+def escape_output(text: str, engine: EngineKind) -> str:
+    """Plugin output as the engine must read it from its FIFO to store ``text`` (engine.md, measured).
+
+    Nagios 4 unescapes ``\\n`` and ``\\\\``: escape both, and long output arrives as long output. Naemon unescapes
+    nothing: a backslash passes as is, and a newline can only be written as the two characters ``\\n`` (it shows
+    literally; only Naemon's query handler carries real multi-line output).
+    """
+    if engine is EngineKind.NAGIOS:
+        text = text.replace("\\", "\\\\")
+    return text.replace("\n", "\\n")
+
+
+def command_line(command: Command, engine: EngineKind) -> str:
+    """The exact line for the engine's command FIFO, without its trailing newline."""
+    fields = list(command.fields)
+    if fields and command.spec.arguments[-1].type is ArgType.OUTPUT:
+        fields[-1] = escape_output(fields[-1], engine)
+    return _line(command, fields)
+
+
+def command_text(command: Command) -> str:
+    """The command as a person reads it (real newlines in the output), as Alignak's ``_result`` shows it."""
+    return _line(command, command.fields)
+
+
+def _line(command: Command, fields: list[str] | tuple[str, ...]) -> str:
+    if not fields:
+        return f"[{command.timestamp}] {command.spec.name}"
+    return f"[{command.timestamp}] {command.spec.name};{';'.join(fields)}"

@@ -1,0 +1,239 @@
+"""The configuration: TOML parsed once into frozen, typed values. Every error names the file and the key.
+
+``etc/naemon-bridge.toml`` documents every key. Relative paths are taken relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.values import EngineKind
+
+DEFAULT_CONFIG_PATH = Path("/etc/naemon-bridge/naemon-bridge.toml")
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_COMMAND_FILE = Path("/var/lib/naemon/naemon.cmd")
+DEFAULT_SPOOL_DIRECTORY = Path("/var/spool/naemon-bridge")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(Exception):
+    """A config problem: ``file: [section] key: reason``."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        super().__init__(f"{source}: {key}: {reason}" if key else f"{source}: {reason}")
+        self.source = source
+        self.key = key
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8888
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    kind: EngineKind = EngineKind.NAEMON
+    command_file: Path = DEFAULT_COMMAND_FILE
+    objects_cache: Path | None = None
+    status_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    directory: Path = DEFAULT_SPOOL_DIRECTORY
+
+
+@dataclass(frozen=True, slots=True)
+class AlignakConfig:
+    ignore_unknown_service: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A login: a name with a password or password hash, or an Alignak-style token (the basic-auth user name)."""
+
+    name: str
+    password: str | None = field(default=None, repr=False)
+    password_hash: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+
+def token_label(token: str) -> str:
+    """How an unnamed token appears in logs and as an author: never the token itself."""
+    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: str = "<defaults>"
+    server: ServerConfig = ServerConfig()
+    engine: EngineConfig = EngineConfig()
+    spool: SpoolConfig = SpoolConfig()
+    alignak: AlignakConfig = AlignakConfig()
+    log: LogConfig = LogConfig()
+    users: tuple[User, ...] = ()
+
+
+class _Section:
+    """Reads one TOML table, so each error can name ``[section] key`` and unknown keys are refused."""
+
+    def __init__(self, source: str, name: str, data: object, base: Path) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(source, name, "must be a table")
+        self.source, self.name, self.data, self.base = source, name, data, base
+        self.used: set[str] = set()
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}"
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(self.source, self.key(key), reason)
+
+    def get(self, key: str, kind: type, default: Any = None) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            raise self.error(key, f"must be a {kind.__name__}, not {type(value).__name__} {value!r}")
+        return value
+
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.get(key, str, default)
+        if required and not value:
+            raise self.error(key, "is required")
+        return value
+
+    def path(self, key: str, default: Path | None = None) -> Path | None:
+        value = self.text(key)
+        if value is None:
+            return default
+        if not value:
+            raise self.error(key, "must not be empty")
+        return self.base / Path(value).expanduser()
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(key, default) or default
+        if value not in choices:
+            raise self.error(key, f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self.error(unknown[0], "unknown key")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``; port 0 takes any free port (the log says which)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"must be host:port (e.g. 127.0.0.1:8888 or [::1]:8888), not {value!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port_text)
+
+
+def _server(section: _Section) -> ServerConfig:
+    listen = section.text("listen", "127.0.0.1:8888") or ""
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise section.error("listen", str(exc)) from None
+    max_body = section.get("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
+    if max_body < 1024:
+        raise section.error("max_body_bytes", f"must be at least 1024, not {max_body}")
+    return ServerConfig(host=host, port=port, max_body_bytes=max_body)
+
+
+def _engine(section: _Section) -> EngineConfig:
+    kind = EngineKind(section.choice("kind", tuple(k.value for k in EngineKind), EngineKind.NAEMON.value))
+    return EngineConfig(
+        kind=kind,
+        command_file=section.path("command_file", DEFAULT_COMMAND_FILE),
+        objects_cache=section.path("objects_cache"),
+        status_file=section.path("status_file"),
+    )
+
+
+_HASH_PREFIXES = ("$argon2", "$2a$", "$2b$", "$2y$")
+
+
+def _user(section: _Section, seen: set[str]) -> User:
+    name = section.text("name")
+    password = section.text("password")
+    password_hash = section.text("password_hash")
+    token = section.text("token")
+    given = [k for k, v in (("password", password), ("password_hash", password_hash), ("token", token)) if v]
+    if len(given) != 1:
+        raise section.error("password", "each user needs exactly one of password, password_hash or token"
+                            + (f" (it has {', '.join(given)})" if given else ""))
+    if token is None and not name:
+        raise section.error("name", "is required for a user with a password")
+    if password_hash and not password_hash.startswith(_HASH_PREFIXES):
+        raise section.error("password_hash", "is not an argon2 or bcrypt hash "
+                            "(make one with: naemon-bridge hash-password)")
+    login = token if token else name
+    if login in seen:
+        raise section.error("token" if token else "name",
+                            "is used twice" + ("" if token else f" ({name!r})"))
+    seen.add(login or "")
+    return User(name=name or token_label(token or ""), password=password, password_hash=password_hash, token=token)
+
+
+def parse_config(data: Mapping[str, object], source: str = "<config>", base: Path | None = None) -> Config:
+    """Build a Config from parsed TOML; ``source`` names the file in errors."""
+    base = base if base is not None else Path.cwd()
+    sections: dict[str, Callable[[_Section], object]] = {
+        "server": _server, "engine": _engine,
+        "spool": lambda s: SpoolConfig(directory=s.path("directory", DEFAULT_SPOOL_DIRECTORY)),
+        "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
+        "log": lambda s: LogConfig(level=s.choice("level", LOG_LEVELS, "info")),
+    }
+    unknown = sorted(set(data) - set(sections) - {"users"})
+    if unknown:
+        raise ConfigError(source, unknown[0], "unknown section")
+    built: dict[str, object] = {}
+    for name, build in sections.items():
+        section = _Section(source, name, data.get(name, {}), base)
+        built[name] = build(section)
+        section.done()
+    users_data = data.get("users", [])
+    if not isinstance(users_data, list):
+        raise ConfigError(source, "users", "must be an array of tables ([[users]])")
+    users: list[User] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(users_data):
+        section = _Section(source, f"users[{index}]", entry, base)
+        users.append(_user(section, seen))
+        section.done()
+    return Config(source=source, users=tuple(users), **built)  # type: ignore[arg-type]
+
+
+def load_config(path: Path | str) -> Config:
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "no such file") from None
+    except PermissionError:
+        raise ConfigError(str(path), "", "permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
+    return parse_config(data, str(path), path.resolve().parent)

@@ -1,0 +1,293 @@
+"""The one task that owns delivery: the engine's command pipe (FIFO) and the spool.
+
+Request handlers call ``Delivery.submit(lines)`` and get an answer only when every line is in the pipe or on disk
+in the spool: that is what a 2xx promises. Nothing else writes to the pipe.
+
+Pipe facts (engine.md, pipe(7)): the FIFO is opened ``O_WRONLY|O_NONBLOCK`` so nothing ever blocks the loop;
+ENXIO = engine not running, ENOENT = no FIFO, EAGAIN = pipe full, EPIPE = reader gone. Writes of at most
+PIPE_BUF bytes are atomic, so lines are packed into writes of whole lines up to PIPE_BUF and never interleave with
+other writers; a longer line is written alone, finishing any partial write before anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import stat
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+from bridge.errors import EngineUnavailable
+from bridge.spool import Spool
+
+log = logging.getLogger("naemon_bridge.delivery")
+
+PIPE_BUF = 4096
+_BACKOFF_BUSY = (0.005, 0.25)  # pipe full: the engine is reading, just behind
+_BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all
+
+
+class PipeUnavailable(Exception):
+    """The engine does not read its pipe now (``reason`` says why); lines must wait in the spool."""
+
+    def __init__(self, reason: str, *, down: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.down = down
+
+
+class CommandPipe:
+    """The engine's command FIFO, opened without blocking and reopened when the engine comes back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+        self._inode: int | None = None
+        self._checked_at = 0.0
+
+    def _open(self) -> int:
+        now = time.monotonic()
+        if self._fd is not None and now - self._checked_at > 1.0:
+            # The FIFO may have been removed or recreated (new inode) while we held the old one.
+            self._checked_at = now
+            try:
+                if os.stat(self.path).st_ino != self._inode:
+                    self.close()
+            except OSError:
+                self.close()
+        if self._fd is None:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc:
+                raise PipeUnavailable(_describe(exc, self.path), down=True) from None
+            info = os.fstat(fd)
+            if not stat.S_ISFIFO(info.st_mode):
+                os.close(fd)
+                raise PipeUnavailable(f"{self.path} is not a FIFO (is engine.command_file right?)", down=True)
+            self._fd, self._inode, self._checked_at = fd, info.st_ino, now
+        return self._fd
+
+    def probe(self) -> bool:
+        try:
+            self._open()
+        except PipeUnavailable:
+            return False
+        return True
+
+    def write(self, data: bytes) -> int:
+        """Write what fits now; returns the bytes written (0 when the pipe is full)."""
+        fd = self._open()
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            self.close()
+            raise PipeUnavailable(_describe(exc, self.path), down=True) from None
+
+    async def wait_writable(self, timeout: float) -> None:
+        fd = self._open()
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait_for(ready, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            loop.remove_writer(fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _describe(exc: OSError, path: Path) -> str:
+    meaning = {errno.ENXIO: "the engine is not reading it", errno.ENOENT: "it does not exist",
+               errno.EPIPE: "the engine closed it", errno.EACCES: "permission denied"}
+    return f"{path}: {meaning.get(exc.errno or 0, exc.strerror or str(exc))}"
+
+
+def pack(lines: Sequence[bytes]) -> list[list[bytes]]:
+    """Group lines into writes of whole lines of at most PIPE_BUF bytes; a longer line stands alone."""
+    writes: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        length = len(line) + 1
+        if current and size + length > PIPE_BUF:
+            writes.append(current)
+            current, size = [], 0
+        current.append(line)
+        size += length
+        if size > PIPE_BUF:
+            writes.append(current)
+            current, size = [], 0
+    if current:
+        writes.append(current)
+    return writes
+
+
+class Delivery:
+    """Owns the pipe and the spool; see the module doc. Start with ``start()``, end with ``stop()``."""
+
+    def __init__(self, pipe: CommandPipe, spool: Spool) -> None:
+        self.pipe = pipe
+        self.spool = spool
+        self.engine_reachable = False
+        self._waiting: deque[tuple[Sequence[bytes], asyncio.Future[None]]] = deque()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._backoff = 0.0
+        self._down_since: float | None = None
+        self._spooled_while_down = 0
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.spool.open)
+        self.engine_reachable = self.pipe.probe()
+        if not self.engine_reachable:
+            self._mark_down(f"{self.pipe.path}: the engine is not reading it")
+        self._task = asyncio.create_task(self._run(), name="naemon-bridge delivery")
+
+    async def stop(self) -> None:
+        """Deliver or spool everything already submitted, then end the task."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        await self._task
+        self._task = None
+        self.pipe.close()
+        await asyncio.to_thread(self.spool.close)
+
+    async def submit(self, lines: Sequence[bytes]) -> None:
+        """Return once every line is in the engine's pipe or durably in the spool; raise EngineUnavailable else."""
+        if self._task is None or self._task.done() or self._stopping:
+            raise EngineUnavailable("the bridge is shutting down")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((lines, future))
+        self._wakeup.set()
+        # Shielded: a client that hangs up does not cancel the delivery of what it sent.
+        await asyncio.shield(future)
+
+    # -- the task ------------------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            if not self._waiting and not self._stopping:
+                timeout = self._backoff if self.spool.pending_results else None
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+                except TimeoutError:
+                    pass
+            self._wakeup.clear()
+            items = list(self._waiting)
+            self._waiting.clear()
+            if self.spool.pending_results:
+                await self._drain_spool()
+            if items:
+                await self._deliver(items)
+            if self._stopping and not self._waiting:
+                if self.spool.pending_results:
+                    log.info("stopping with %d results in the spool; they are delivered at the next start",
+                             self.spool.pending_results)
+                return
+
+    async def _deliver(self, items: list[tuple[Sequence[bytes], asyncio.Future[None]]]) -> None:
+        to_spool: list[Sequence[bytes]] = []
+        if self.spool.pending_results:
+            to_spool = [lines for lines, _ in items]  # order: nothing overtakes what is spooled
+        else:
+            flat = [line for lines, _ in items for line in lines]
+            written = await self._write(flat)
+            for lines, _ in items:
+                if written >= len(lines):
+                    written -= len(lines)
+                else:
+                    to_spool.append(lines[written:])
+                    written = 0
+        if to_spool:
+            try:
+                await asyncio.to_thread(self.spool.append, to_spool)
+            except OSError as exc:
+                log.error("cannot write the spool in %s: %s", self.spool.directory, exc)
+                failure = EngineUnavailable(f"the engine is not reading and the spool cannot be written: "
+                                            f"{exc.strerror or exc}")
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(failure)
+                return
+            if self._down_since is not None:
+                self._spooled_while_down += sum(len(lines) for lines in to_spool)
+        for _, future in items:
+            if not future.done():
+                future.set_result(None)
+
+    async def _drain_spool(self) -> None:
+        while self.spool.pending_results:
+            batch = await asyncio.to_thread(self.spool.read_batch)
+            lines = batch.lines
+            written = await self._write(lines)
+            await asyncio.to_thread(self.spool.commit, batch, written)
+            if written < len(lines) or self._waiting or self._stopping:
+                return  # the pipe is full or gone (backoff set), or requests wait: answer them first
+
+    async def _write(self, lines: Sequence[bytes]) -> int:
+        """Write lines to the pipe in order; returns how many made it (the rest must be spooled)."""
+        done = 0
+        try:
+            for group in pack(lines):
+                data = b"".join(line + b"\n" for line in group)
+                if len(data) <= PIPE_BUF:
+                    if self.pipe.write(data) == 0:
+                        self._set_backoff(_BACKOFF_BUSY)
+                        return done
+                else:
+                    await self._write_long(data)
+                done += len(group)
+        except PipeUnavailable as exc:
+            if exc.down:
+                self._mark_down(exc.reason)
+            self._set_backoff(_BACKOFF_DOWN if exc.down else _BACKOFF_BUSY)
+            return done
+        self._mark_up()
+        self._backoff = 0.0
+        return done
+
+    async def _write_long(self, data: bytes) -> None:
+        """A line longer than PIPE_BUF: once a part is in, the rest must follow before anything else."""
+        written = self.pipe.write(data)
+        if written == 0:
+            raise _PipeBusy()
+        while written < len(data):
+            await self.pipe.wait_writable(1.0)
+            written += self.pipe.write(data[written:])
+
+    def _set_backoff(self, bounds: tuple[float, float]) -> None:
+        low, high = bounds
+        self._backoff = min(high, max(low, self._backoff * 2))
+
+    def _mark_down(self, reason: str) -> None:
+        self.engine_reachable = False
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self._spooled_while_down = 0
+            log.warning("engine stopped reading its command pipe (%s): results go to the spool in %s", reason,
+                        self.spool.directory)
+
+    def _mark_up(self) -> None:
+        self.engine_reachable = True
+        if self._down_since is not None:
+            log.info("engine reads its command pipe again after %.1f s; %d results were spooled meanwhile",
+                     time.monotonic() - self._down_since, self._spooled_while_down)
+            self._down_since = None
+
+
+class _PipeBusy(PipeUnavailable):
+    def __init__(self) -> None:
+        super().__init__("pipe full", down=False)

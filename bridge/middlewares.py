@@ -1,0 +1,42 @@
+"""Failures rendered in the caller's API dialect: one middleware, one renderer per API style."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+from bridge.errors import BridgeError
+
+log = logging.getLogger("naemon_bridge.http")
+
+Renderer = Callable[[int, str, BridgeError | None], web.Response]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_middleware(renderers: Mapping[str, Renderer], style_of: Callable[[str], str]) -> web.middleware:
+    """Map BridgeErrors and aiohttp's own HTTP errors (404, 405, 413 …) to the dialect ``style_of(path)`` names.
+
+    An unexpected exception is a bug: it is logged with its traceback and answered 500, nothing else leaks.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        render = renderers[style_of(request.path)]
+        try:
+            return await handler(request)
+        except BridgeError as exc:
+            return render(0, str(exc), exc)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            message = exc.text or exc.reason
+            if exc.status in (404, 405):
+                message = f"{exc.reason}: no {request.method} {request.path} here"
+            return render(exc.status, message, None)
+        except Exception:
+            log.exception("unexpected error answering %s %s", request.method, request.path)
+            return render(500, "internal error: see the bridge's log", None)
+
+    return middleware

@@ -1,0 +1,248 @@
+"""What the engine knows: its objects (``objects.cache``) and their current status (``status.dat``).
+
+The parsers are pure functions of the file's text. ``WatchedFile`` re-reads a file when it changes (the engine
+rewrites ``objects.cache`` at every start and ``status.dat`` every ``status_update_interval``), parsing in a
+thread so a large file never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import aiofiles
+
+from bridge.command_table import ArgType
+from bridge.commands import OBJECT_TYPES, parameters
+from bridge.errors import UnknownObject
+from bridge.values import Command
+
+log = logging.getLogger("naemon_bridge.objects")
+
+_GROUP_KEYS = {"hostgroup": ArgType.HOSTGROUP, "servicegroup": ArgType.SERVICEGROUP, "contact": ArgType.CONTACT,
+               "contactgroup": ArgType.CONTACTGROUP, "timeperiod": ArgType.TIMEPERIOD}
+
+
+def _blocks(text: str, separator: str | None) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(kind, attributes)`` for each ``kind {`` … ``}`` block; keys and values split on ``separator``."""
+    kind: str | None = None
+    attributes: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if kind is None:
+            if line.endswith("{"):
+                kind = line[:-1].strip().removeprefix("define ").strip()
+                attributes = {}
+            continue
+        if line == "}":
+            yield kind, attributes
+            kind = None
+            continue
+        key, _, value = line.partition(separator) if separator else line.partition("\t")
+        if not separator and not _:
+            key, _, value = line.partition(" ")
+        attributes[key.strip()] = value.strip() if not separator else value
+
+
+def _flag(value: str | None) -> bool:
+    return value == "1"
+
+
+def _number(value: str | None, default: float = 0) -> float:
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """A host's or service's configuration, as far as the bridge uses it."""
+
+    alias: str
+    notes: str
+    active_checks_enabled: bool
+    passive_checks_enabled: bool
+    check_freshness: bool
+    freshness_threshold: int
+    check_interval: float
+    retry_interval: float
+    max_check_attempts: int
+    variables: frozenset[str]  # custom variable names, upper case, without the leading underscore
+
+    @classmethod
+    def from_attributes(cls, attrs: dict[str, str], alias_key: str) -> ObjectInfo:
+        return cls(
+            alias=attrs.get(alias_key, ""),
+            notes=attrs.get("notes", ""),
+            active_checks_enabled=_flag(attrs.get("active_checks_enabled")),
+            passive_checks_enabled=_flag(attrs.get("passive_checks_enabled")),
+            check_freshness=_flag(attrs.get("check_freshness")),
+            freshness_threshold=int(_number(attrs.get("freshness_threshold"))),
+            check_interval=_number(attrs.get("check_interval")),
+            retry_interval=_number(attrs.get("retry_interval")),
+            max_check_attempts=int(_number(attrs.get("max_check_attempts"), 1)),
+            variables=frozenset(k[1:].upper() for k in attrs if k.startswith("_")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KnownObjects:
+    """The engine's hosts, services and named groups, from its objects cache."""
+
+    hosts: dict[str, ObjectInfo]
+    services: dict[tuple[str, str], ObjectInfo]
+    names: dict[ArgType, frozenset[str]]
+
+    def check(self, command: Command) -> None:
+        """Refuse a command naming an object the engine does not have, before anything is written."""
+        host: str | None = None
+        for param, value in zip(parameters(command.spec), command.fields, strict=True):
+            if not value:
+                continue
+            if param.type is ArgType.HOST:
+                host = value
+                if value not in self.hosts:
+                    raise UnknownObject(param.name, f"the engine has no host '{value}'")
+            elif param.type is ArgType.SERVICE:
+                if (host or "", value) not in self.services:
+                    raise UnknownObject(param.name, f"the engine has no service '{value}' on host '{host}'")
+            elif param.type in OBJECT_TYPES and value not in self.names.get(param.type, frozenset()):
+                raise UnknownObject(param.name, f"the engine has no {param.type.value} '{value}'")
+
+
+def parse_objects_cache(text: str) -> KnownObjects:
+    hosts: dict[str, ObjectInfo] = {}
+    services: dict[tuple[str, str], ObjectInfo] = {}
+    names: dict[ArgType, set[str]] = {kind: set() for kind in _GROUP_KEYS.values()}
+    for kind, attrs in _blocks(text, None):
+        if kind == "host" and "host_name" in attrs:
+            hosts[attrs["host_name"]] = ObjectInfo.from_attributes(attrs, "alias")
+        elif kind == "service" and "host_name" in attrs and "service_description" in attrs:
+            key = (attrs["host_name"], attrs["service_description"])
+            services[key] = ObjectInfo.from_attributes(attrs, "display_name")
+        elif kind in _GROUP_KEYS and f"{kind}_name" in attrs:
+            names[_GROUP_KEYS[kind]].add(attrs[f"{kind}_name"])
+    return KnownObjects(hosts, services, {k: frozenset(v) for k, v in names.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStatus:
+    """An object's run-time state from status.dat (flags may differ from the config after commands)."""
+
+    current_state: int
+    last_check: int
+    has_been_checked: bool
+    active_checks_enabled: bool
+    passive_checks_enabled: bool
+    plugin_output: str
+    variables: dict[str, str]  # upper-case name without underscore -> value
+
+    @classmethod
+    def from_attributes(cls, attrs: dict[str, str]) -> ObjectStatus:
+        return cls(
+            current_state=int(_number(attrs.get("current_state"))),
+            last_check=int(_number(attrs.get("last_check"))),
+            has_been_checked=_flag(attrs.get("has_been_checked")),
+            active_checks_enabled=_flag(attrs.get("active_checks_enabled")),
+            passive_checks_enabled=_flag(attrs.get("passive_checks_enabled")),
+            plugin_output=attrs.get("plugin_output", ""),
+            # status.dat writes a custom variable as "_NAME=<modified flag>;<value>"
+            variables={k[1:].upper(): v.partition(";")[2] for k, v in attrs.items() if k.startswith("_")},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    hosts: dict[str, ObjectStatus]
+    services: dict[tuple[str, str], ObjectStatus]
+    program: dict[str, str]
+
+
+def parse_status(text: str) -> EngineStatus:
+    hosts: dict[str, ObjectStatus] = {}
+    services: dict[tuple[str, str], ObjectStatus] = {}
+    program: dict[str, str] = {}
+    for kind, attrs in _blocks(text, "="):
+        if kind == "hoststatus" and "host_name" in attrs:
+            hosts[attrs["host_name"]] = ObjectStatus.from_attributes(attrs)
+        elif kind == "servicestatus" and "host_name" in attrs:
+            services[(attrs["host_name"], attrs.get("service_description", ""))] = ObjectStatus.from_attributes(attrs)
+        elif kind == "programstatus":
+            program = attrs
+    return EngineStatus(hosts, services, program)
+
+
+T = TypeVar("T")
+
+
+class WatchedFile(Generic[T]):
+    """A parsed file, re-parsed when its inode, size or mtime changes, looked at most every ``min_interval`` s.
+
+    A file that is missing or unreadable gives ``None`` (logged once per change of condition): the bridge then
+    does not know the objects and accepts any name, rather than refusing every result while the engine is down.
+    """
+
+    def __init__(self, path: Path, parse: Callable[[str], T], *, min_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self._parse = parse
+        self._min_interval = min_interval
+        self._clock = clock
+        self._signature: tuple[int, int, int] | None = None
+        self._value: T | None = None
+        self._checked_at: float | None = None
+        self._problem: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> T | None:
+        now = self._clock()
+        if self._checked_at is not None and now - self._checked_at < self._min_interval:
+            return self._value
+        async with self._lock:
+            if self._checked_at is not None and self._clock() - self._checked_at < self._min_interval:
+                return self._value
+            await self._refresh()
+            self._checked_at = self._clock()
+        return self._value
+
+    async def _refresh(self) -> None:
+        try:
+            stat = os.stat(self.path)
+            signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if signature == self._signature:
+                return
+            async with aiofiles.open(self.path, encoding="utf-8", errors="replace") as handle:
+                text = await handle.read()
+            self._value = await asyncio.to_thread(self._parse, text)
+            self._signature = signature
+            if self._problem is not None:
+                log.info("%s is readable again", self.path)
+            self._problem = None
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+            if problem != self._problem:
+                log.warning("cannot read %s (%s): names are not checked until it is back", self.path, problem)
+            self._problem = problem
+            self._value = None
+            self._signature = None
+
+
+class EngineFiles:
+    """The engine's objects cache and status file, each optional, each re-read when it changes."""
+
+    def __init__(self, objects_cache: Path | None, status_file: Path | None) -> None:
+        self._objects = WatchedFile(objects_cache, parse_objects_cache) if objects_cache else None
+        self._status = WatchedFile(status_file, parse_status) if status_file else None
+
+    async def objects(self) -> KnownObjects | None:
+        return await self._objects.get() if self._objects else None
+
+    async def status(self) -> EngineStatus | None:
+        return await self._status.get() if self._status else None

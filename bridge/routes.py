@@ -1,0 +1,20 @@
+"""Every URL the bridge answers, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge import api_alignak, api_op5
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/command/{command}", api_op5.command_view)
+    for prefix in ("", "/ws"):
+        for path in (f"{prefix}/host", f"{prefix}/host/{{host_name}}"):
+            app.router.add_route("PATCH", path, api_alignak.host_view)
+            app.router.add_route("POST", path, api_alignak.host_view)
+
+
+def api_style(path: str) -> str:
+    """Which dialect answers errors for ``path``: Alignak's for its endpoints, op5's JSON for the rest."""
+    return "alignak" if path == "/host" or path.startswith(("/host/", "/ws/")) else "op5"

@@ -1,0 +1,66 @@
+"""Running the application: bind, report the address, wait for SIGTERM/SIGINT, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bridge.config import Config
+
+log = logging.getLogger("naemon_bridge")
+
+# Seconds that in-flight requests get to finish after SIGTERM before their connections are closed.
+SHUTDOWN_TIMEOUT = 10.0
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def warn_about(config: Config) -> None:
+    """Start-up warnings an admin should see once."""
+    if not config.users:
+        log.warning("no [[users]] in %s: every request will be refused (401)", config.source)
+    for user in config.users:
+        if user.password is not None:
+            log.warning("user '%s' has a plaintext password in %s; prefer password_hash "
+                        "(naemon-bridge hash-password)", user.name, config.source)
+    if config.engine.objects_cache is None:
+        log.info("engine.objects_cache is not set: host and service names are not checked before writing")
+
+
+async def run(app: web.Application, config: Config, *,
+              on_ready: Callable[[str], Awaitable[None] | None] | None = None) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT; ``on_ready`` gets the URL once the socket listens."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise SystemExit(f"naemon-bridge: cannot listen on {config.server.listen}: {exc.strerror or exc}") \
+                from None
+        host, port = runner.addresses[0][:2]
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        log.info("listening on %s (engine: %s, command file %s)", url, config.engine.kind,
+                 config.engine.command_file)
+        if on_ready is not None:
+            maybe = on_ready(url)
+            if maybe is not None:
+                await maybe
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("stopping: finishing requests in flight, then delivering or spooling what is queued")
+    finally:
+        await runner.cleanup()
+    log.info("stopped")

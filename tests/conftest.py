@@ -1,0 +1,132 @@
+"""Fixtures: a throwaway real Nagios 4, and the bridge run as a subprocess the way a user runs it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bridge.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Objects of the shared engine. Each test uses its own hosts so tests never read each other's results.
+E2E_HOSTS = [
+    SandboxHost("seed-host", (SandboxService("Example service"),)),
+    SandboxHost("passive-01", (SandboxService("dev_BarcodeReader", variables={"OWNER": "ops"}),
+                               SandboxService("dev_Printer"), SandboxService("off", passive_checks_enabled=False)),
+                variables={"LOCATION": "hall", "RACK": "1"}, alias="Passive host 1", notes="seed host"),
+    SandboxHost("op5-host", (SandboxService("disk"), SandboxService("win"), SandboxService("multi"))),
+    SandboxHost("bad-host", (SandboxService("svc"),)),
+    SandboxHost("sentinel", (SandboxService("mark"),)),
+    SandboxHost("flags-host", (SandboxService("svc"),)),
+]
+
+
+@pytest.fixture(scope="session")
+def nagios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NagiosSandbox]:
+    """One real Nagios 4 for the session (Debian's nagios4-core)."""
+    if nagios_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("nagios4 is not installed: .ci/run must install nagios4-core")
+        pytest.skip("nagios4 (Debian's nagios4-core) is not installed")
+    sandbox = NagiosSandbox(tmp_path_factory.mktemp("nagios"), E2E_HOSTS)
+    sandbox.verify()
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@dataclass
+class BridgeProcess:
+    """``naemon-bridge serve --config PATH`` as a subprocess; ``url`` is known once it listens."""
+
+    config_path: Path
+    process: subprocess.Popen[str]
+    url: str = ""
+    log: list[str] = field(default_factory=list)
+    _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    def start_reading(self) -> None:
+        def pump() -> None:
+            assert self.process.stderr is not None
+            for line in self.process.stderr:
+                self.log.append(line)
+                self._lines.put(line)
+            self._lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def wait_listening(self, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                raise AssertionError("naemon-bridge exited before listening:\n" + "".join(self.log))
+            if "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].split()[0]
+                return self.url
+        raise AssertionError("naemon-bridge did not start listening:\n" + "".join(self.log))
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log_text(self) -> str:
+        return "".join(self.log)
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def start_bridge(config_path: Path) -> BridgeProcess:
+    command = [sys.executable, "-m", "bridge", "serve", "--config", str(config_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    bridge = BridgeProcess(config_path, process)
+    bridge.start_reading()
+    return bridge
+
+
+@pytest.fixture
+def run_bridge() -> Iterator:
+    """Start bridges from config files; every one started is stopped at the end of the test."""
+    started: list[BridgeProcess] = []
+
+    def run(config_path: Path, *, wait: bool = True) -> BridgeProcess:
+        bridge = start_bridge(config_path)
+        started.append(bridge)
+        if wait:
+            bridge.wait_listening()
+        return bridge
+
+    yield run
+    for bridge in started:
+        bridge.stop()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""Test helpers: HTTP calls, waiting on conditions, and reading the engine's files independently of the bridge."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def http(method: str, url: str, body: object = None, *, auth: tuple[str, str] | None = None,
+         content_type: str | None = "application/json", raw: bytes | None = None) -> tuple[int, dict]:
+    """One request; returns (status, parsed JSON body) for every status, errors included."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method)
+    if content_type and data is not None:
+        request.add_header("Content-Type", content_type)
+    if auth is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _unescape_status_value(value: str) -> str:
+    # status.dat writes newlines in long output as "\n" and backslashes as "\\"
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            out.append({"n": "\n", "\\": "\\"}.get(value[i + 1], value[i:i + 2]))
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def read_status(path: Path) -> dict[tuple[str, str | None], dict[str, str]]:
+    """status.dat as {(host, service or None): attributes}; long_plugin_output unescaped."""
+    objects: dict[tuple[str, str | None], dict[str, str]] = {}
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return objects
+    block: dict[str, str] | None = None
+    kind = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.endswith("{"):
+            kind, block = stripped[:-1].strip(), {}
+        elif stripped == "}" and block is not None:
+            if kind == "hoststatus":
+                objects[(block["host_name"], None)] = block
+            elif kind == "servicestatus":
+                objects[(block["host_name"], block["service_description"])] = block
+            block = None
+        elif block is not None and "=" in stripped:
+            key, _, value = line.lstrip("\t").partition("=")
+            block[key] = _unescape_status_value(value) if key == "long_plugin_output" else value
+    return objects
