@@ -100,8 +100,9 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
 
     services: list[_Target] = []
     service_feedback: dict[str, object] = {}
-    for key, entry in _service_entries(document.get("services"), update):
-        name = entry.get("name", key)
+    for key, entry, from_map in _service_entries(document.get("services"), update):
+        # In the map form the key names the service when its entry has no name (friendlier than Alignak).
+        name = entry.get("name", key if from_map else None)
         if not isinstance(name, str) or not name:
             update.issues.append(f"A service does not have a 'name' property (services entry {key!r}).")
             continue
@@ -130,24 +131,25 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
     return update
 
 
-def _service_entries(services: object, update: HostUpdate) -> list[tuple[str, Mapping[str, object]]]:
-    """``services`` as a map keyed by any label (the seed's form) or a list (newer clients)."""
+def _service_entries(services: object, update: HostUpdate) -> list[tuple[str, Mapping[str, object], bool]]:
+    """``services`` as ``(feedback key, entry, from a map)``: a map keyed by any label (the seed's form) or a
+    list (newer clients, keyed by each entry's name in the feedback)."""
     if services is None:
         return []
     if isinstance(services, Mapping):
-        items = list(services.items())
+        items = [(str(key), entry, True) for key, entry in services.items()]
     elif isinstance(services, list):
-        items = [(entry.get("name", str(index)) if isinstance(entry, Mapping) else str(index), entry)
+        items = [(str(entry.get("name", index)) if isinstance(entry, Mapping) else str(index), entry, False)
                  for index, entry in enumerate(services)]
     else:
         update.issues.append(f"'services' must be a map or a list of services, not {type(services).__name__}.")
         return []
     entries = []
-    for key, entry in items:
+    for key, entry, from_map in items:
         if not isinstance(entry, Mapping):
             update.issues.append(f"Service entry {key!r} must be an object, not {type(entry).__name__}.")
         else:
-            entries.append((str(key), entry))
+            entries.append((key, entry, from_map))
     return entries
 
 

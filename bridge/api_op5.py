@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from collections.abc import Mapping
+from http import HTTPStatus
 
 from aiohttp import web
 

@@ -54,7 +54,7 @@ class Authenticator:
         if not header:
             raise NotAuthenticated("authentication required (HTTP basic auth)")
         try:
-            credentials = BasicAuth.decode(header)
+            credentials = BasicAuth.decode(header, encoding="utf-8")
         except ValueError:
             raise NotAuthenticated("malformed Authorization header (HTTP basic auth expected)") from None
         login, password = credentials.login, credentials.password

@@ -39,7 +39,10 @@ async def run(app: web.Application, config: Config, *,
               on_ready: Callable[[str], Awaitable[None] | None] | None = None) -> None:
     """Serve ``app`` until SIGTERM or SIGINT; ``on_ready`` gets the URL once the socket listens."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
-    await runner.setup()
+    try:
+        await runner.setup()  # opens the spool and probes the engine's pipe
+    except OSError as exc:
+        raise SystemExit(f"naemon-bridge: cannot start: {exc}") from None
     try:
         site = web.TCPSite(runner, config.server.host, config.server.port)
         try:

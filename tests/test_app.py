@@ -1,0 +1,203 @@
+"""The HTTP app through aiohttp's test client, with a real FIFO read by the test as the engine would."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import bcrypt
+import pytest
+from aiohttp import encode_basic_auth
+from aiohttp.test_utils import TestClient
+
+from bridge.app import make_app
+from bridge.auth import hash_password
+from bridge.config import Config, EngineConfig, SpoolConfig, User
+from bridge.values import EngineKind
+from tests.test_delivery import FifoReader, collect
+
+NOW = 1_700_000_000
+OBJECTS = """define host {
+\thost_name\tweb1
+\talias\tWeb server
+\tactive_checks_enabled\t0
+\tpassive_checks_enabled\t1
+\tcheck_freshness\t1
+\tfreshness_threshold\t600
+\tmax_check_attempts\t3
+\t_OWNER\tops
+\t}
+
+define service {
+\thost_name\tweb1
+\tservice_description\thttp
+\tdisplay_name\tHTTP
+\tpassive_checks_enabled\t1
+\t}
+"""
+USER = ("alice", "secret")
+
+
+def creds(auth: tuple[str, str] | None) -> dict[str, str]:
+    return {"Authorization": encode_basic_auth(*auth)} if auth is not None else {}
+
+TOKEN = ("tok-123", "")
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "engine.cmd"
+    os.mkfifo(path, 0o660)
+    return path
+
+
+@pytest.fixture
+def reader(fifo: Path):
+    engine = FifoReader(fifo)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client, fifo: Path, tmp_path: Path, reader: FifoReader) -> TestClient:
+    (tmp_path / "objects.cache").write_text(OBJECTS)
+    config = Config(
+        engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo, objects_cache=tmp_path / "objects.cache"),
+        spool=SpoolConfig(directory=tmp_path / "spool"),
+        users=(User("alice", password="secret"), User("hashed", password_hash=hash_password("pw")),
+               User("bcrypted", password_hash=bcrypt.hashpw(b"pw2", bcrypt.gensalt(4)).decode()),
+               User("readers", token="tok-123"), User("jürgen", password="pässwörd")),
+    )
+    return await aiohttp_client(make_app(config, clock=lambda: NOW))
+
+
+async def test_op5_result_reaches_the_pipe(client: TestClient, reader: FifoReader) -> None:
+    response = await client.post("/api/command/PROCESS_SERVICE_CHECK_RESULT", headers=creds(USER), json={
+        "host_name": "web1", "service_description": "http", "status_code": "2", "plugin_output": "down"})
+    assert response.status == 200
+    assert await response.json() == {"result": "Successfully submitted PROCESS_SERVICE_CHECK_RESULT"}
+    assert await collect(reader, 1) == [f"[{NOW}] PROCESS_SERVICE_CHECK_RESULT;web1;http;2;down".encode()]
+
+
+async def test_curl_d_with_json_but_no_json_content_type_still_works(client: TestClient, reader: FifoReader) -> None:
+    body = json.dumps({"host_name": "web1", "status_code": 0, "plugin_output": "up"})
+    response = await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", data=body,
+                                 headers={**creds(USER), "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status == 200, await response.text()
+    assert await collect(reader, 1) == [f"[{NOW}] PROCESS_HOST_CHECK_RESULT;web1;0;up".encode()]
+
+
+@pytest.mark.parametrize("auth", [("hashed", "pw"), ("bcrypted", "pw2"),
+                                  ("alice$LDAP", "secret"), ("jürgen", "pässwörd")])
+async def test_hashed_passwords_and_op5_login_suffixes(client: TestClient, auth: tuple[str, str]) -> None:
+    for _ in range(2):  # the second time from the verified-credential cache
+        response = await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(auth),
+                                     json={"host_name": "web1", "status_code": 0})
+        assert response.status == 200, await response.text()
+
+
+@pytest.mark.parametrize("auth", [None, ("hashed", "wrong"), ("alice", "Secret"),
+                                  ("tok-124", ""), ("tok-123", "x")])
+async def test_bad_credentials_get_401_and_write_nothing(client: TestClient, reader: FifoReader,
+                                                         auth: tuple[str, str] | None) -> None:
+    response = await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(auth),
+                                 json={"host_name": "web1", "status_code": 0})
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert set(await response.json()) == {"error", "full_error"}
+    assert reader.read_lines() == []
+
+
+async def test_unknown_objects_are_refused_before_writing(client: TestClient, reader: FifoReader) -> None:
+    response = await client.post("/api/command/PROCESS_SERVICE_CHECK_RESULT", headers=creds(USER), json={
+        "host_name": "web1", "service_description": "ftp", "status_code": 0})
+    assert response.status == 400
+    assert "no service 'ftp' on host 'web1'" in (await response.json())["full_error"]
+    assert reader.read_lines() == []
+
+
+async def test_process_commands_need_a_grant(client: TestClient, reader: FifoReader) -> None:
+    response = await client.post("/api/command/SHUTDOWN_PROGRAM", headers=creds(USER))
+    assert response.status == 401
+    assert "SHUTDOWN_PROGRAM" in (await response.json())["full_error"]
+    assert reader.read_lines() == []
+
+
+async def test_too_large_a_body_gets_413_in_op5_form(client: TestClient) -> None:
+    response = await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", data=b"x" * (5 * 1024 * 1024),
+                                 headers={**creds(USER), "Content-Type": "application/json"})
+    assert response.status == 413
+    assert set(await response.json()) == {"error", "full_error"}
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"x"', b"42", b"null", b'{"host_name": ["web1"], "status_code": 0}',
+                                  b'{"host_name": {"a": 1}, "status_code": {}}', b"\xff\xfe"])
+async def test_odd_op5_bodies_get_a_4xx_never_a_500(client: TestClient, body: bytes) -> None:
+    response = await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", data=body,
+                                 headers={**creds(USER), "Content-Type": "application/json"})
+    assert 400 <= response.status < 500, await response.text()
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"x"', b'{"livestate": 5}', b'{"livestate": [1, "x"]}',
+                                  b'{"services": 5}', b'{"services": [5]}', b'{"variables": [1]}',
+                                  b'{"name": 5}', b'{"livestate": {"state": ["up"]}}',
+                                  b'{"livestate": {"state": "up", "timestamp": "soon"}}',
+                                  b'{"livestate": {"state": "up", "output": {"a": 1}}}'])
+async def test_odd_alignak_bodies_get_an_answer_never_a_500(client: TestClient, reader: FifoReader,
+                                                            body: bytes) -> None:
+    response = await client.patch("/host/web1", data=body,
+                                  headers={**creds(TOKEN), "Content-Type": "application/json"})
+    assert response.status in (200, 400), await response.text()
+    assert (await response.json())["_status"] == "ERR"
+    assert reader.read_lines() == []
+
+
+async def test_alignak_empty_document(client: TestClient) -> None:
+    response = await client.patch("/host/web1", headers=creds(TOKEN), json={})
+    assert await response.json() == {"_status": "ERR", "_error": "You must send parameters on this endpoint."}
+
+
+async def test_alignak_notes_what_it_did_not_act_on(client: TestClient, reader: FifoReader) -> None:
+    response = await client.patch("/host/web1", headers=creds(TOKEN), json={
+        "livestate": {"state": "up", "output": "fine"}, "variables": {"owner": "dev", "missing": "x"},
+        "template": {"_templates": ["generic-host"]}, "location": "dock"})
+    body = await response.json()
+    assert body["_status"] == "OK", body
+    assert body["_result"][:3] == ["web1 is alive :)", f"[{NOW}] CHANGE_CUSTOM_HOST_VAR;web1;OWNER;dev",
+                                   f"[{NOW}] PROCESS_HOST_CHECK_RESULT;web1;0;fine"]
+    notes = " ".join(body["_result"][3:])
+    assert "'location' is not supported" in notes
+    assert "variable '_MISSING' is not defined" in notes
+    assert "'template' was ignored" in notes
+    assert body["_feedback"] == {"alias": "Web server", "notes": "", "active_checks_enabled": False,
+                                 "passive_checks_enabled": True, "check_freshness": True,
+                                 "freshness_threshold": 600, "check_interval": 0.0, "retry_interval": 0.0,
+                                 "max_check_attempts": 3}
+    assert await collect(reader, 2) == [f"[{NOW}] CHANGE_CUSTOM_HOST_VAR;web1;OWNER;dev".encode(),
+                                        f"[{NOW}] PROCESS_HOST_CHECK_RESULT;web1;0;fine".encode()]
+
+
+async def test_alignak_service_errors_and_order(client: TestClient, reader: FifoReader) -> None:
+    response = await client.patch("/host", headers=creds(TOKEN), json={
+        "name": "web1", "services": [{"livestate": {"state": "ok"}}]})
+    assert "does not have a 'name' property" in (await response.json())["_issues"][0]
+    response = await client.patch("/host/web1", headers=creds(TOKEN), json={"services": {"HTTP check": {
+        "name": "http", "passive_checks_enabled": False, "active_checks_enabled": True,
+        "livestate": {"state": "UNREACHABLE", "output": "gone"}}}})
+    body = await response.json()
+    assert body["_result"][1:4] == [f"[{NOW}] ENABLE_SVC_CHECK;web1;http",
+                                    f"[{NOW}] PROCESS_SERVICE_CHECK_RESULT;web1;http;3;gone",
+                                    f"[{NOW}] DISABLE_PASSIVE_SVC_CHECKS;web1;http"]
+    assert body["_feedback"]["services"]["HTTP check"]["alias"] == "HTTP"
+    assert body["_feedback"]["services"]["HTTP check"]["passive_checks_enabled"] is False
+    assert len(await collect(reader, 3)) == 3
+
+
+async def test_unknown_path_is_404_in_the_callers_dialect(client: TestClient) -> None:
+    response = await client.post("/api/commands/X", headers=creds(USER))
+    assert response.status == 404
+    assert set(await response.json()) == {"error", "full_error"}
+    response = await client.get("/host/web1", headers=creds(TOKEN))
+    assert response.status == 405
+    assert (await response.json())["_status"] == "ERR"

@@ -1,0 +1,73 @@
+"""Config: the example parses, every error names the file and the key, check-config reports it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+from bridge.config import ConfigError, load_config
+from bridge.values import EngineKind
+
+ROOT = Path(__file__).resolve().parent.parent
+MINIMAL = '[engine]\nkind = "nagios"\ncommand_file = "rw/nagios.cmd"\n[[users]]\nname = "u"\npassword = "p"\n'
+
+
+def test_the_example_config_parses_with_every_key(tmp_path: Path) -> None:
+    config = load_config(ROOT / "etc" / "naemon-bridge.toml")
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8888)
+    assert config.engine.kind is EngineKind.NAEMON
+    assert [u.name for u in config.users] == ["status_update", "backup-jobs", "barcode-readers"]
+    assert "mysecret" not in repr(config) and "1484558366922" not in repr(config)
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(MINIMAL)
+    assert load_config(path).engine.command_file == tmp_path / "rw" / "nagios.cmd"
+
+
+@pytest.mark.parametrize("text,key,reason", [
+    (MINIMAL + "[server]\nlisten = 8888\n", "server.listen", "must be a str"),
+    (MINIMAL + '[server]\nlisten = "localhost"\n', "server.listen", "host:port"),
+    (MINIMAL + '[server]\nlisen = "127.0.0.1:1"\n', "server.lisen", "unknown key"),
+    (MINIMAL + '[engine2]\n', "engine2", "unknown section"),
+    ('[engine]\nkind = "icinga"\n', "engine.kind", "'naemon', 'nagios'"),
+    ('[[users]]\nname = "u"\n', "users[0].password", "exactly one of"),
+    ('[[users]]\nname = "u"\npassword = "p"\ntoken = "t"\n', "users[0].password", "exactly one of"),
+    ('[[users]]\npassword = "p"\n', "users[0].name", "required"),
+    ('[[users]]\nname = "u"\npassword_hash = "md5:abc"\n', "users[0].password_hash", "argon2 or bcrypt"),
+    ('[[users]]\nname = "u"\npassword = "p"\n[[users]]\nname = "u"\npassword = "q"\n', "users[1].name",
+     "used twice"),
+    ('[alignak]\nignore_unknown_service = "yes"\n', "alignak.ignore_unknown_service", "must be a bool"),
+])
+def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, key: str, reason: str) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == key
+    assert reason in caught.value.reason
+    assert str(path) in str(caught.value)
+
+
+def test_check_config_exit_codes_and_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(MINIMAL)
+    assert main(["check-config", "--config", str(good)]) == 0
+    assert "OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\n")
+    assert main(["check-config", "--config", str(bad)]) == 1
+    assert f"{bad}: not valid TOML" in capsys.readouterr().err
+    assert main(["check-config", "--config", str(tmp_path / "missing.toml")]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("serve", "check-config", "demo", "hash-password"):
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0
+        assert "usage: naemon-bridge " + command in capsys.readouterr().out

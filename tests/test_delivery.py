@@ -1,0 +1,147 @@
+"""The delivery task against a real FIFO: direct writes, spooling while nobody reads, draining in order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bridge.delivery import PIPE_BUF, CommandPipe, Delivery, pack
+from bridge.spool import Spool
+
+
+class FifoReader:
+    """Stands in for the engine: holds the FIFO open for reading and collects lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # as the engine opens it
+        self.buffer = b""
+
+    def read_lines(self) -> list[bytes]:
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.buffer += chunk
+        *complete, self.buffer = self.buffer.split(b"\n")
+        return complete
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+async def collect(reader: FifoReader, count: int, timeout: float = 10.0) -> list[bytes]:
+    got: list[bytes] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(got) < count:
+        got += reader.read_lines()
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"only {len(got)} of {count} lines arrived")
+        await asyncio.sleep(0.01)
+    return got
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "engine.cmd"
+    os.mkfifo(path, 0o660)
+    return path
+
+
+@pytest.fixture
+async def delivery(fifo: Path, tmp_path: Path) -> AsyncIterator[Delivery]:
+    task = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"))
+    await task.start()
+    yield task
+    await task.stop()
+
+
+def test_pack_keeps_writes_within_pipe_buf_and_lines_whole() -> None:
+    lines = [b"x" * 1000] * 9 + [b"y" * 5000, b"z"]
+    groups = pack(lines)
+    assert [line for group in groups for line in group] == lines
+    for group in groups:
+        assert len(group) == 1 or sum(len(line) + 1 for line in group) <= PIPE_BUF
+
+
+async def test_lines_go_straight_into_the_pipe_when_the_engine_reads(fifo: Path, delivery: Delivery) -> None:
+    reader = FifoReader(fifo)
+    try:
+        await delivery.submit([b"[1] A;1", b"[1] A;2"])
+        assert await collect(reader, 2) == [b"[1] A;1", b"[1] A;2"]
+        assert delivery.spool.pending_results == 0
+    finally:
+        reader.close()
+
+
+async def test_while_nobody_reads_lines_are_spooled_then_drained_in_order(fifo: Path, delivery: Delivery) -> None:
+    for i in range(50):
+        await delivery.submit([f"[1] LINE;{i}".encode()])  # ENXIO: no reader, so each is acknowledged from disk
+    assert delivery.spool.pending_results == 50
+    assert delivery.engine_reachable is False
+    reader = FifoReader(fifo)
+    try:
+        await delivery.submit([b"[1] LINE;50"])
+        got = await collect(reader, 51)
+        assert got == [f"[1] LINE;{i}".encode() for i in range(51)]
+        assert delivery.engine_reachable is True
+    finally:
+        reader.close()
+
+
+async def test_a_full_pipe_spools_and_nothing_is_lost_or_reordered(fifo: Path, delivery: Delivery) -> None:
+    reader = FifoReader(fifo)  # reads only when the test says: the 64 KiB pipe fills up
+    try:
+        sent = [f"[1] PROCESS_SERVICE_CHECK_RESULT;h;s;0;result {i:05d} {'x' * 100}".encode() for i in range(2000)]
+        await asyncio.gather(*(delivery.submit(sent[i:i + 10]) for i in range(0, 2000, 10)))
+        assert delivery.spool.pending_results > 0
+        assert await collect(reader, 2000) == sent
+    finally:
+        reader.close()
+
+
+async def test_a_line_longer_than_pipe_buf_arrives_whole(fifo: Path, delivery: Delivery) -> None:
+    reader = FifoReader(fifo)
+    try:
+        long_line = b"[1] PROCESS_HOST_CHECK_RESULT;h;0;" + b"o" * 20_000
+        await delivery.submit([b"[1] before", long_line, b"[1] after"])
+        assert await collect(reader, 3) == [b"[1] before", long_line, b"[1] after"]
+    finally:
+        reader.close()
+
+
+async def test_what_is_spooled_at_stop_is_delivered_after_a_restart(fifo: Path, tmp_path: Path) -> None:
+    first = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"))
+    await first.start()
+    await first.submit([b"[1] kept;1", b"[1] kept;2"])
+    await first.stop()
+    reader = FifoReader(fifo)
+    second = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"))
+    await second.start()
+    try:
+        await second.submit([b"[1] kept;3"])
+        assert await collect(reader, 3) == [b"[1] kept;1", b"[1] kept;2", b"[1] kept;3"]
+    finally:
+        await second.stop()
+        reader.close()
+
+
+async def test_a_recreated_fifo_is_reopened(fifo: Path, delivery: Delivery) -> None:
+    reader = FifoReader(fifo)
+    await delivery.submit([b"[1] old"])
+    assert await collect(reader, 1) == [b"[1] old"]
+    reader.close()
+    os.unlink(fifo)
+    os.mkfifo(fifo, 0o660)  # the engine restarted with a new pipe (new inode)
+    new_reader = FifoReader(fifo)
+    try:
+        await delivery.submit([b"[1] new"])
+        assert await collect(new_reader, 1) == [b"[1] new"]
+    finally:
+        new_reader.close()
