@@ -76,7 +76,7 @@ def _banner(url: str, real_engine: bool) -> str:
     alignak_json = (f'{{"livestate":{{"state":"up","output":"all good"}},"services":{{"s1":{{"name":'
                     f'"{DEMO_SERVICE}","livestate":{{"state":"ok","output":"back to normal","perf_data":"t=1"}}}}}}}}')
     engine = "a throwaway Nagios 4 (its log follows below)" if real_engine else \
-        "a demo command pipe (no nagios4 on the PATH: each line the engine would get is shown)"
+        "a demo command pipe (each line the engine would get is shown below)"
     return f"""
 naemon-bridge demo: listening on {url}, writing into {engine}.
 Sample host '{DEMO_HOST}', service '{DEMO_SERVICE}'; user '{DEMO_USER}', password '{DEMO_PASSWORD}';
@@ -117,6 +117,9 @@ def run_demo(listen: tuple[str, int], use_nagios: bool = True) -> int:
             sandbox.verify()
             sandbox.start()
         else:
+            if use_nagios:
+                _say("nagios4 is not on the PATH (apt-get install --no-install-recommends nagios4-core): "
+                     "using a demo command pipe instead of a real engine")
             os.mkfifo(directory / "demo.cmd", 0o660)
         config = demo_config(directory, listen, sandbox)
         follower = _follow_log(sandbox.log_file) if sandbox else _follow_pipe(config.engine.command_file)

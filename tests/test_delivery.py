@@ -145,3 +145,21 @@ async def test_a_recreated_fifo_is_reopened(fifo: Path, delivery: Delivery) -> N
         assert await collect(new_reader, 1) == [b"[1] new"]
     finally:
         new_reader.close()
+
+
+async def test_no_fifo_at_all_spools_until_the_engine_creates_it(tmp_path: Path) -> None:
+    path = tmp_path / "later.cmd"
+    task = Delivery(CommandPipe(path), Spool(tmp_path / "spool"))
+    await task.start()
+    try:
+        await task.submit([b"[1] early;1"])  # ENOENT
+        assert task.spool.pending_results == 1
+        os.mkfifo(path, 0o660)
+        reader = FifoReader(path)
+        try:
+            await task.submit([b"[1] early;2"])
+            assert await collect(reader, 2) == [b"[1] early;1", b"[1] early;2"]
+        finally:
+            reader.close()
+    finally:
+        await task.stop()
