@@ -69,7 +69,7 @@ class _Target:
 
     def command(self, name: str, *extra: str, now: int) -> Command:
         fields = (self.host,) + ((self.service,) if self.service is not None else ()) + extra
-        return Command(COMMANDS[name], fields, now, self.host, self.service)
+        return Command(COMMANDS[name], fields, now)
 
 
 def plan_host_update(document: Mapping[str, object], url_name: str | None, *, known: KnownObjects | None,

@@ -59,9 +59,9 @@ class Authenticator:
             raise NotAuthenticated("malformed Authorization header (HTTP basic auth expected)") from None
         login, password = credentials.login, credentials.password
         if not password:
-            for user in self._tokens:
-                if hmac.compare_digest(login.encode(), (user.token or "").encode()):
-                    return Principal(user.name, is_token=True)
+            for token_user in self._tokens:
+                if hmac.compare_digest(login.encode(), (token_user.token or "").encode()):
+                    return Principal(token_user.name, is_token=True)
         # op5 logins may carry an auth-module suffix, "user$LDAP": the user name is the part before "$".
         user = self._by_name.get(login) or self._by_name.get(login.partition("$")[0])
         if user is not None and await self._password_matches(user, password):

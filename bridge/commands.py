@@ -144,11 +144,7 @@ def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now:
             else:
                 raise InvalidInput(param.name, f"is required by {spec.name}")
         fields.append(_field_value(param, value))
-    host = params.get("host_name") if "host_name" in known_names else None
-    service = params.get("service_description") if "service_description" in known_names else None
-    return Command(spec, tuple(fields), now,
-                   host_name=str(host) if host is not None else None,
-                   service_description=str(service) if service is not None else None)
+    return Command(spec, tuple(fields), now)
 
 
 def escape_output(text: str, engine: EngineKind) -> str:

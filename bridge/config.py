@@ -121,13 +121,16 @@ class _Section:
             raise self.error(key, "is required")
         return value
 
-    def path(self, key: str, default: Path | None = None) -> Path | None:
+    def path(self, key: str) -> Path | None:
         value = self.text(key)
         if value is None:
-            return default
+            return None
         if not value:
             raise self.error(key, "must not be empty")
         return self.base / Path(value).expanduser()
+
+    def path_or(self, key: str, default: Path) -> Path:
+        return self.path(key) or default
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.text(key, default) or default
@@ -165,7 +168,7 @@ def _engine(section: _Section) -> EngineConfig:
     kind = EngineKind(section.choice("kind", tuple(k.value for k in EngineKind), EngineKind.NAEMON.value))
     return EngineConfig(
         kind=kind,
-        command_file=section.path("command_file", DEFAULT_COMMAND_FILE),
+        command_file=section.path_or("command_file", DEFAULT_COMMAND_FILE),
         objects_cache=section.path("objects_cache"),
         status_file=section.path("status_file"),
     )
@@ -201,7 +204,7 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
     base = base if base is not None else Path.cwd()
     sections: dict[str, Callable[[_Section], object]] = {
         "server": _server, "engine": _engine,
-        "spool": lambda s: SpoolConfig(directory=s.path("directory", DEFAULT_SPOOL_DIRECTORY)),
+        "spool": lambda s: SpoolConfig(directory=s.path_or("directory", DEFAULT_SPOOL_DIRECTORY)),
         "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
         "log": lambda s: LogConfig(level=s.choice("level", LOG_LEVELS, "info")),
     }

@@ -92,8 +92,13 @@ class CommandPipe:
     async def wait_writable(self, timeout: float) -> None:
         fd = self._open()
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def writable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_writer(fd, writable)
         try:
             await asyncio.wait_for(ready, timeout)
         except TimeoutError:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from bridge.errors import BridgeError
 
@@ -15,7 +16,7 @@ Renderer = Callable[[int, str, BridgeError | None], web.Response]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_middleware(renderers: Mapping[str, Renderer], style_of: Callable[[str], str]) -> web.middleware:
+def error_middleware(renderers: Mapping[str, Renderer], style_of: Callable[[str], str]) -> Middleware:
     """Map BridgeErrors and aiohttp's own HTTP errors (404, 405, 413 …) to the dialect ``style_of(path)`` names.
 
     An unexpected exception is a bug: it is logged with its traceback and answered 500, nothing else leaks.

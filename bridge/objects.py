@@ -29,25 +29,23 @@ _GROUP_KEYS = {"hostgroup": ArgType.HOSTGROUP, "servicegroup": ArgType.SERVICEGR
                "contactgroup": ArgType.CONTACTGROUP, "timeperiod": ArgType.TIMEPERIOD}
 
 
-def _blocks(text: str, separator: str | None) -> Iterator[tuple[str, dict[str, str]]]:
-    """``(kind, attributes)`` for each ``kind {`` … ``}`` block; keys and values split on ``separator``."""
+def _blocks(text: str, separator: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(kind, attributes)`` for each ``kind {`` … ``}`` block (``define host {`` in objects.cache,
+    ``hoststatus {`` in status.dat); a line's key and value split at the first ``separator``."""
     kind: str | None = None
     attributes: dict[str, str] = {}
     for raw in text.splitlines():
-        line = raw.strip()
+        line = raw.lstrip()
         if kind is None:
-            if line.endswith("{"):
-                kind = line[:-1].strip().removeprefix("define ").strip()
+            if line.rstrip().endswith("{"):
+                kind = line.rstrip()[:-1].strip().removeprefix("define ").strip()
                 attributes = {}
-            continue
-        if line == "}":
+        elif line.rstrip() == "}":
             yield kind, attributes
             kind = None
-            continue
-        key, _, value = line.partition(separator) if separator else line.partition("\t")
-        if not separator and not _:
-            key, _, value = line.partition(" ")
-        attributes[key.strip()] = value.strip() if not separator else value
+        else:
+            key, _, value = line.partition(separator)
+            attributes[key.strip()] = value.strip() if separator == "\t" else value
 
 
 def _flag(value: str | None) -> bool:
@@ -121,7 +119,7 @@ def parse_objects_cache(text: str) -> KnownObjects:
     hosts: dict[str, ObjectInfo] = {}
     services: dict[tuple[str, str], ObjectInfo] = {}
     names: dict[ArgType, set[str]] = {kind: set() for kind in _GROUP_KEYS.values()}
-    for kind, attrs in _blocks(text, None):
+    for kind, attrs in _blocks(text, "\t"):
         if kind == "host" and "host_name" in attrs:
             hosts[attrs["host_name"]] = ObjectInfo.from_attributes(attrs, "alias")
         elif kind == "service" and "host_name" in attrs and "service_description" in attrs:

@@ -103,8 +103,6 @@ class Command:
     spec: CommandSpec
     fields: tuple[str, ...]
     timestamp: int
-    host_name: str | None = None
-    service_description: str | None = None
 
     def __post_init__(self) -> None:
         checked_timestamp("timestamp", self.timestamp)
@@ -139,4 +137,4 @@ class CheckResult:
         else:
             fields = (self.host_name, self.service_description, str(int(self.state)), self.output)
             spec = COMMANDS["PROCESS_SERVICE_CHECK_RESULT"]
-        return Command(spec, fields, self.timestamp, self.host_name, self.service_description)
+        return Command(spec, fields, self.timestamp)
