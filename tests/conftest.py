@@ -30,6 +30,9 @@ E2E_HOSTS = [
     SandboxHost("bad-host", (SandboxService("svc"),)),
     SandboxHost("sentinel", (SandboxService("mark"),)),
     SandboxHost("flags-host", (SandboxService("svc"),)),
+    # The Alignak seed document's host, with the custom variables it sets already defined.
+    SandboxHost("test_host", (SandboxService("test_service"),),
+                variables={"TEST1": "a", "TEST2": "0", "TEST3": "0"}, alias="My host..."),
 ]
 
 

@@ -177,6 +177,50 @@ def test_alignak_seed_document(bridge: BridgeProcess, nagios: NagiosSandbox) -> 
     assert service["_OWNER"].endswith(";night shift")
 
 
+def test_alignak_seed_document_verbatim(bridge: BridgeProcess, nagios: NagiosSandbox) -> None:
+    """alignak-ws.md's request, its Python-isms made valid JSON: every part acted on or named."""
+    document = {
+        "name": "test_host",
+        "livestate": {"state": "up", "output": "Output...", "long_output": "Long output...",
+                      "perf_data": "'counter'=1", "timestamp": 1491368659},
+        "variables": {"test1": "string", "test2": 12, "test3": 15055.0},
+        "active_checks_enabled": False,
+        "passive_checks_enabled": True,
+        "services": {
+            "any_key": {"name": "test_service",
+                        "livestate": {"state": "warning", "output": "Output...", "perf_data": "'counter'=2"},
+                        "active_checks_enabled": False, "passive_checks_enabled": True}
+        },
+        "template": {"alias": "My host...", "_templates": ["generic-host", "important"]},
+    }
+    status, body = http("PATCH", f"{bridge.url}/host/test_host", document, auth=ALIGNAK)
+    assert (status, body["_status"]) == (200, "OK"), body
+    commands = [line.split("] ", 1)[1] for line in body["_result"] if line.startswith("[")]
+    assert commands == [
+        "ENABLE_PASSIVE_HOST_CHECKS;test_host",
+        "CHANGE_CUSTOM_HOST_VAR;test_host;TEST1;string",
+        "CHANGE_CUSTOM_HOST_VAR;test_host;TEST2;12",
+        "CHANGE_CUSTOM_HOST_VAR;test_host;TEST3;15055.0",
+        "PROCESS_HOST_CHECK_RESULT;test_host;0;Output...|'counter'=1\nLong output...",
+        "DISABLE_HOST_CHECK;test_host",
+        "ENABLE_PASSIVE_SVC_CHECKS;test_host;test_service",
+        "PROCESS_SERVICE_CHECK_RESULT;test_host;test_service;1;Output...|'counter'=2",
+        "DISABLE_SVC_CHECK;test_host;test_service",
+    ]
+    assert body["_result"][0] == "test_host is alive :)"
+    assert any("'template' was ignored" in line for line in body["_result"])
+    assert body["_result"][-2:] == ["Service 'test_host/test_service' updated.", "Host 'test_host' updated."]
+    assert body["_feedback"]["alias"] == "My host..."
+    assert body["_feedback"]["active_checks_enabled"] is False
+    assert set(body["_feedback"]["services"]) == {"any_key"}
+    host = wait_status(nagios, "test_host", None, current_state="0", last_check="1491368659",
+                       plugin_output="Output...", long_plugin_output="Long output...",
+                       performance_data="'counter'=1")
+    assert [host["_TEST1"], host["_TEST2"], host["_TEST3"]] == ["1;string", "1;12", "1;15055.0"]
+    wait_status(nagios, "test_host", "test_service", current_state="1", performance_data="'counter'=2",
+                active_checks_enabled="0", passive_checks_enabled="1")
+
+
 def test_alignak_services_list_and_livestate_list_in_order(bridge: BridgeProcess, nagios: NagiosSandbox) -> None:
     now = int(time.time())
     document = {"services": [{"name": "dev_Printer", "livestate": [
