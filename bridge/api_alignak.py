@@ -11,7 +11,7 @@ import json
 from aiohttp import web
 
 from bridge.alignak import plan_host_update
-from bridge.appkeys import AUTH, CLOCK, CONFIG, ENGINE_FILES, SINK
+from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES
 from bridge.commands import command_line, command_text
 from bridge.errors import BadRequestBody, BridgeError, EngineUnavailable, NotAuthenticated, NotPermitted
 
@@ -30,7 +30,7 @@ async def host_view(request: web.Request) -> web.Response:
     if update.issues:
         return web.json_response({"_status": "ERR", "_result": [], "_issues": update.issues})
     if update.commands:
-        await request.app[SINK].submit([command_line(c, config.engine.kind).encode() for c in update.commands])
+        await request.app[DELIVERY].submit([command_line(c, config.engine.kind).encode() for c in update.commands])
     result = [f"{update.host_name} is alive :)"] + [command_text(c) for c in update.commands] + update.notes
     return web.json_response({"_status": "OK", "_result": result, "_feedback": update.feedback})
 

@@ -8,7 +8,7 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from bridge.appkeys import AUTH, CLOCK, CONFIG, ENGINE_FILES, SINK
+from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES
 from bridge.command_table import Target
 from bridge.commands import command_from_params, command_line, find_command
 from bridge.errors import (
@@ -39,7 +39,7 @@ async def command_view(request: web.Request) -> web.Response:
     objects = await request.app[ENGINE_FILES].objects()
     if objects is not None:
         objects.check(command)
-    await request.app[SINK].submit([command_line(command, engine).encode()])
+    await request.app[DELIVERY].submit([command_line(command, engine).encode()])
     return web.json_response({"result": f"Successfully submitted {spec.name}"})
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bridge import api_alignak, api_op5
-from bridge.appkeys import AUTH, CLOCK, CONFIG, ENGINE_FILES, SINK
+from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES
 from bridge.auth import Authenticator
 from bridge.config import Config
 from bridge.delivery import CommandPipe, Delivery
@@ -17,17 +17,19 @@ from bridge.middlewares import error_middleware
 from bridge.objects import EngineFiles
 from bridge.routes import api_style, setup_routes
 from bridge.spool import Spool
-from bridge.types import Clock, LineSink
+from bridge.types import Clock
 
 log = logging.getLogger("naemon_bridge")
 
 
-def make_delivery(config: Config) -> Delivery:
-    return Delivery(CommandPipe(config.engine.command_file), Spool(config.spool.directory))
+def make_delivery(config: Config, clock: Clock = time.time) -> Delivery:
+    spool = Spool(config.spool.directory, fsync=config.spool.fsync, clock=clock)
+    return Delivery(CommandPipe(config.engine.command_file), spool, max_spool_bytes=config.spool.max_bytes,
+                    fsync_interval=config.spool.fsync_interval, clock=clock)
 
 
-def make_app(config: Config, *, sink: LineSink | None = None, clock: Clock = time.time) -> web.Application:
-    """The bridge as an aiohttp application. ``sink`` replaces the delivery task (view tests record lines)."""
+def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
+    """The bridge as an aiohttp application: ``serve``, ``demo`` and the tests all build it here."""
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         middlewares=[error_middleware({"op5": api_op5.render_error, "alignak": api_alignak.render_error},
@@ -37,17 +39,14 @@ def make_app(config: Config, *, sink: LineSink | None = None, clock: Clock = tim
     app[AUTH] = Authenticator(config.users)
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = clock
-    if sink is None:
-        delivery = make_delivery(config)
-        app[SINK] = delivery
+    delivery = make_delivery(config, clock)
+    app[DELIVERY] = delivery
 
-        async def delivery_context(_: web.Application) -> AsyncIterator[None]:
-            await delivery.start()
-            yield
-            await delivery.stop()
+    async def delivery_context(_: web.Application) -> AsyncIterator[None]:
+        await delivery.start()
+        yield
+        await delivery.stop(timeout=config.server.shutdown_timeout)
 
-        app.cleanup_ctx.append(delivery_context)
-    else:
-        app[SINK] = sink
+    app.cleanup_ctx.append(delivery_context)
     setup_routes(app)
     return app

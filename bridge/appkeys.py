@@ -6,11 +6,12 @@ from aiohttp import web
 
 from bridge.auth import Authenticator
 from bridge.config import Config
+from bridge.delivery import Delivery
 from bridge.objects import EngineFiles
-from bridge.types import Clock, LineSink
+from bridge.types import Clock
 
 CONFIG = web.AppKey("config", Config)
 AUTH = web.AppKey("auth", Authenticator)
 ENGINE_FILES = web.AppKey("engine_files", EngineFiles)
-SINK = web.AppKey("sink", LineSink)
+DELIVERY = web.AppKey("delivery", Delivery)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")

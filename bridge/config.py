@@ -6,18 +6,26 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.spool import FsyncPolicy
 from bridge.values import EngineKind
 
 DEFAULT_CONFIG_PATH = Path("/etc/naemon-bridge/naemon-bridge.toml")
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_COMMAND_FILE = Path("/var/lib/naemon/naemon.cmd")
 DEFAULT_SPOOL_DIRECTORY = Path("/var/spool/naemon-bridge")
+# A day of a busy site: 100 results/s x 86,400 s x ~200 bytes a spooled result is about 1.7 GB.
+DEFAULT_SPOOL_MAX_BYTES = 2 * 1024**3
+MIN_SPOOL_MAX_BYTES = 64 * 1024
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -36,6 +44,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8888
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    shutdown_timeout: float = 10.0
 
     @property
     def listen(self) -> str:
@@ -53,6 +62,9 @@ class EngineConfig:
 @dataclass(frozen=True, slots=True)
 class SpoolConfig:
     directory: Path = DEFAULT_SPOOL_DIRECTORY
+    fsync: FsyncPolicy = FsyncPolicy.ALWAYS
+    fsync_interval: float = 1.0
+    max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +118,15 @@ class _Section:
     def error(self, key: str, reason: str) -> ConfigError:
         return ConfigError(self.source, self.key(key), reason)
 
-    def get(self, key: str, kind: type, default: Any = None) -> Any:
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         self.used.add(key)
         if key not in self.data:
             return default
         value = self.data[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            raise self.error(key, f"must be a {kind.__name__}, not {type(value).__name__} {value!r}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise self.error(key, f"must be a {expected}, not {type(value).__name__} {value!r}")
         return value
 
     def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
@@ -131,6 +145,27 @@ class _Section:
 
     def path_or(self, key: str, default: Path) -> Path:
         return self.path(key) or default
+
+    def number(self, key: str, default: float, *, low: float) -> float:
+        value = self.get(key, (int, float), default)
+        if value < low:
+            raise self.error(key, f"must be a number of at least {low}, not {value!r}")
+        return float(value)
+
+    def size(self, key: str, default: int, *, low: int) -> int:
+        """Bytes: an integer, or a string with a unit ("512MiB", "2GiB", "10GB")."""
+        self.used.add(key)
+        value = self.data.get(key, default)
+        if isinstance(value, str):
+            match = _SIZE.fullmatch(value.strip())
+            if not match:
+                raise self.error(key, f"must be a number of bytes or a size such as \"2GiB\", not {value!r}")
+            value = int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be a number of bytes or a size such as \"2GiB\", not {value!r}")
+        if value < low:
+            raise self.error(key, f"must be at least {low} bytes (64KiB), not {value}")
+        return value
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.text(key, default) or default
@@ -161,7 +196,8 @@ def _server(section: _Section) -> ServerConfig:
     max_body = section.get("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
     if max_body < 1024:
         raise section.error("max_body_bytes", f"must be at least 1024, not {max_body}")
-    return ServerConfig(host=host, port=port, max_body_bytes=max_body)
+    return ServerConfig(host=host, port=port, max_body_bytes=max_body,
+                        shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0))
 
 
 def _engine(section: _Section) -> EngineConfig:
@@ -204,7 +240,11 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
     base = base if base is not None else Path.cwd()
     sections: dict[str, Callable[[_Section], object]] = {
         "server": _server, "engine": _engine,
-        "spool": lambda s: SpoolConfig(directory=s.path_or("directory", DEFAULT_SPOOL_DIRECTORY)),
+        "spool": lambda s: SpoolConfig(
+            directory=s.path_or("directory", DEFAULT_SPOOL_DIRECTORY),
+            fsync=FsyncPolicy(s.choice("fsync", tuple(p.value for p in FsyncPolicy), FsyncPolicy.ALWAYS.value)),
+            fsync_interval=s.number("fsync_interval", 1.0, low=0.01),
+            max_bytes=s.size("max_bytes", DEFAULT_SPOOL_MAX_BYTES, low=MIN_SPOOL_MAX_BYTES)),
         "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
         "log": lambda s: LogConfig(level=s.choice("level", LOG_LEVELS, "info")),
     }

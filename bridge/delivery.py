@@ -1,12 +1,14 @@
 """The one task that owns delivery: the engine's command pipe (FIFO) and the spool.
 
-Request handlers call ``Delivery.submit(lines)`` and get an answer only when every line is in the pipe or on disk
-in the spool: that is what a 2xx promises. Nothing else writes to the pipe.
+Request handlers call ``Delivery.submit(lines)`` and get an answer only when every line is in the engine's pipe or
+on disk in the spool: that is what a 2xx promises. Nothing else writes to the pipe.
 
 Pipe facts (engine.md, pipe(7)): the FIFO is opened ``O_WRONLY|O_NONBLOCK`` so nothing ever blocks the loop;
 ENXIO = engine not running, ENOENT = no FIFO, EAGAIN = pipe full, EPIPE = reader gone. Writes of at most
 PIPE_BUF bytes are atomic, so lines are packed into writes of whole lines up to PIPE_BUF and never interleave with
 other writers; a longer line is written alone, finishing any partial write before anything else.
+
+Order: while anything is spooled, new lines are appended behind it, and the spool drains into the pipe first.
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ import os
 import stat
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.errors import EngineUnavailable
-from bridge.spool import Spool
+from bridge.errors import EngineUnavailable, SpoolFull
+from bridge.spool import FsyncPolicy, Spool
 
 log = logging.getLogger("naemon_bridge.delivery")
 
 PIPE_BUF = 4096
 _BACKOFF_BUSY = (0.005, 0.25)  # pipe full: the engine is reading, just behind
-_BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all
+_BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all: bounded, so its return is seen within 2 s
+PROBE_INTERVAL = 2.0  # how often an idle bridge checks that the engine still reads its pipe
 
 
 class PipeUnavailable(Exception):
@@ -71,12 +75,18 @@ class CommandPipe:
             self._fd, self._inode, self._checked_at = fd, info.st_ino, now
         return self._fd
 
-    def probe(self) -> bool:
+    def probe(self) -> str | None:
+        """Whether the engine reads its pipe now: None if it does, else why not.
+
+        Reopening is the only way to ask without writing: a FIFO open for writing with no reader fails (ENXIO),
+        while a descriptor held since before the engine stopped would not notice until the next write.
+        """
+        self.close()
         try:
             self._open()
-        except PipeUnavailable:
-            return False
-        return True
+        except PipeUnavailable as exc:
+            return exc.reason
+        return None
 
     def write(self, data: bytes) -> int:
         """Write what fits now; returns the bytes written (0 when the pipe is full)."""
@@ -138,41 +148,71 @@ def pack(lines: Sequence[bytes]) -> list[list[bytes]]:
     return writes
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryHealth:
+    engine_reachable: bool
+    spool_results: int
+    spool_bytes: int
+    spool_max_bytes: int
+    oldest_age_s: float | None
+
+    @property
+    def spool_fill(self) -> float:
+        return self.spool_bytes / self.spool_max_bytes
+
+
+_Waiting = tuple[Sequence[bytes], asyncio.Future[None]]
+
+
 class Delivery:
     """Owns the pipe and the spool; see the module doc. Start with ``start()``, end with ``stop()``."""
 
-    def __init__(self, pipe: CommandPipe, spool: Spool) -> None:
+    def __init__(self, pipe: CommandPipe, spool: Spool, *, max_spool_bytes: int, fsync_interval: float = 1.0,
+                 probe_interval: float = PROBE_INTERVAL, clock: Callable[[], float] = time.time) -> None:
         self.pipe = pipe
         self.spool = spool
+        self.max_spool_bytes = max_spool_bytes
         self.engine_reachable = False
-        self._waiting: deque[tuple[Sequence[bytes], asyncio.Future[None]]] = deque()
+        self._fsync_interval = fsync_interval
+        self._probe_interval = probe_interval
+        self._clock = clock
+        self._waiting: deque[_Waiting] = deque()
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._backoff = 0.0
+        self._next_probe = 0.0
+        self._next_sync: float | None = None
         self._down_since: float | None = None
         self._spooled_while_down = 0
 
     async def start(self) -> None:
         await asyncio.to_thread(self.spool.open)
-        self.engine_reachable = self.pipe.probe()
-        if not self.engine_reachable:
-            self._mark_down(f"{self.pipe.path}: the engine is not reading it")
+        self._probe()
         self._task = asyncio.create_task(self._run(), name="naemon-bridge delivery")
 
-    async def stop(self) -> None:
-        """Deliver or spool everything already submitted, then end the task."""
+    async def stop(self, timeout: float | None = None) -> None:
+        """Deliver or spool everything already submitted, then end the task (cancelled after ``timeout`` s)."""
         if self._task is None:
             return
         self._stopping = True
         self._wakeup.set()
-        await self._task
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            log.error("delivery did not finish within %s s of the stop; %d requests left unanswered",
+                      timeout, len(self._waiting))
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
         self._task = None
         self.pipe.close()
         await asyncio.to_thread(self.spool.close)
 
     async def submit(self, lines: Sequence[bytes]) -> None:
-        """Return once every line is in the engine's pipe or durably in the spool; raise EngineUnavailable else."""
+        """Return once every line is in the engine's pipe or in the spool; raise EngineUnavailable else."""
         if self._task is None or self._task.done() or self._stopping:
             raise EngineUnavailable("the bridge is shutting down")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -181,13 +221,19 @@ class Delivery:
         # Shielded: a client that hangs up does not cancel the delivery of what it sent.
         await asyncio.shield(future)
 
+    def health(self) -> DeliveryHealth:
+        oldest = self.spool.oldest_appended_at
+        return DeliveryHealth(
+            engine_reachable=self.engine_reachable, spool_results=self.spool.pending_results,
+            spool_bytes=self.spool.pending_bytes, spool_max_bytes=self.max_spool_bytes,
+            oldest_age_s=round(max(0.0, self._clock() - oldest), 3) if oldest is not None else None)
+
     # -- the task ------------------------------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
             if not self._waiting and not self._stopping:
-                timeout = self._backoff if self.spool.pending_results else None
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+                    await asyncio.wait_for(self._wakeup.wait(), self._timeout())
                 except TimeoutError:
                     pass
             self._wakeup.clear()
@@ -195,30 +241,65 @@ class Delivery:
             self._waiting.clear()
             if self.spool.pending_results:
                 await self._drain_spool()
+            elif time.monotonic() >= self._next_probe:
+                self._probe()
             if items:
                 await self._deliver(items)
+            if self._next_sync is not None and (time.monotonic() >= self._next_sync or self._stopping):
+                await asyncio.to_thread(self.spool.sync)
+                self._next_sync = None
             if self._stopping and not self._waiting:
                 if self.spool.pending_results:
                     log.info("stopping with %d results in the spool; they are delivered at the next start",
                              self.spool.pending_results)
                 return
 
-    async def _deliver(self, items: list[tuple[Sequence[bytes], asyncio.Future[None]]]) -> None:
-        to_spool: list[Sequence[bytes]] = []
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        deadlines = [self._next_probe]
         if self.spool.pending_results:
-            to_spool = [lines for lines, _ in items]  # order: nothing overtakes what is spooled
+            deadlines.append(now + self._backoff)
+        if self._next_sync is not None:
+            deadlines.append(self._next_sync)
+        return max(0.0, min(deadlines) - now)
+
+    def _probe(self) -> None:
+        self._next_probe = time.monotonic() + self._probe_interval
+        reason = self.pipe.probe()
+        if reason is None:
+            self._mark_up()
+        else:
+            self._mark_down(reason)
+
+    async def _deliver(self, items: list[_Waiting]) -> None:
+        spooled: list[Sequence[bytes]] = []
+        refused: list[_Waiting] = []
+        if self.spool.pending_results:
+            whole = items  # order: nothing overtakes what is spooled
         else:
             flat = [line for lines, _ in items for line in lines]
             written = await self._write(flat)
-            for lines, _ in items:
+            whole = []
+            for item in items:
+                lines = item[0]
                 if written >= len(lines):
                     written -= len(lines)
-                else:
-                    to_spool.append(lines[written:])
+                elif written:
+                    spooled.append(lines[written:])  # the rest of a request begun in the pipe always goes on
                     written = 0
-        if to_spool:
+                else:
+                    whole.append(item)
+        room = self.max_spool_bytes - self.spool.pending_bytes - Spool.size_of(spooled)
+        for item in whole:
+            size = Spool.size_of([item[0]])
+            if size <= room:
+                spooled.append(item[0])
+                room -= size
+            else:
+                refused.append(item)
+        if spooled:
             try:
-                await asyncio.to_thread(self.spool.append, to_spool)
+                await asyncio.to_thread(self.spool.append, spooled)
             except OSError as exc:
                 log.error("cannot write the spool in %s: %s", self.spool.directory, exc)
                 failure = EngineUnavailable(f"the engine is not reading and the spool cannot be written: "
@@ -227,10 +308,21 @@ class Delivery:
                     if not future.done():
                         future.set_exception(failure)
                 return
+            if self.spool.fsync is FsyncPolicy.INTERVAL and self._next_sync is None:
+                self._next_sync = time.monotonic() + self._fsync_interval
             if self._down_since is not None:
-                self._spooled_while_down += sum(len(lines) for lines in to_spool)
+                self._spooled_while_down += sum(len(lines) for lines in spooled)
+        if refused:
+            log.warning("spool full (%d of %d bytes): refused %d requests", self.spool.pending_bytes,
+                        self.max_spool_bytes, len(refused))
         for _, future in items:
-            if not future.done():
+            if future.done():
+                continue
+            if any(future is f for _, f in refused):
+                future.set_exception(SpoolFull(
+                    f"the engine is not reading and the spool is full ({self.spool.pending_bytes} of "
+                    f"{self.max_spool_bytes} bytes): nothing of this request was accepted; retry later"))
+            else:
                 future.set_result(None)
 
     async def _drain_spool(self) -> None:
@@ -252,26 +344,27 @@ class Delivery:
                     if self.pipe.write(data) == 0:
                         self._set_backoff(_BACKOFF_BUSY)
                         return done
-                else:
-                    await self._write_long(data)
+                elif not await self._write_long(data):
+                    self._set_backoff(_BACKOFF_BUSY)
+                    return done
                 done += len(group)
         except PipeUnavailable as exc:
-            if exc.down:
-                self._mark_down(exc.reason)
-            self._set_backoff(_BACKOFF_DOWN if exc.down else _BACKOFF_BUSY)
+            self._mark_down(exc.reason)
+            self._set_backoff(_BACKOFF_DOWN)
             return done
         self._mark_up()
         self._backoff = 0.0
         return done
 
-    async def _write_long(self, data: bytes) -> None:
+    async def _write_long(self, data: bytes) -> bool:
         """A line longer than PIPE_BUF: once a part is in, the rest must follow before anything else."""
         written = self.pipe.write(data)
         if written == 0:
-            raise _PipeBusy()
+            return False
         while written < len(data):
             await self.pipe.wait_writable(1.0)
             written += self.pipe.write(data[written:])
+        return True
 
     def _set_backoff(self, bounds: tuple[float, float]) -> None:
         low, high = bounds
@@ -291,8 +384,3 @@ class Delivery:
             log.info("engine reads its command pipe again after %.1f s; %d results were spooled meanwhile",
                      time.monotonic() - self._down_since, self._spooled_while_down)
             self._down_since = None
-
-
-class _PipeBusy(PipeUnavailable):
-    def __init__(self) -> None:
-        super().__init__("pipe full", down=False)

@@ -42,3 +42,7 @@ class BadRequestBody(BridgeError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class SpoolFull(EngineUnavailable):
+    """The engine is not reading and the spool reached spool.max_bytes: the request is refused whole."""

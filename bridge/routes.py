@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge import api_alignak, api_op5
+from bridge import api_alignak, api_op5, health
 
 
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/health", health.health_view)
     app.router.add_post("/api/command/{command}", api_op5.command_view)
     for prefix in ("", "/ws"):
         for path in (f"{prefix}/host", f"{prefix}/host/{{host_name}}"):

@@ -1,8 +1,10 @@
 """The on-disk spool: where acknowledged lines wait while the engine does not read its pipe.
 
-Append-only segment files; each record holds the lines of one request, framed with its length and a CRC32, so a
-record torn by a crash is detected, logged and skipped, never delivered half. The delivered position (segment,
-record offset, lines of that record already delivered) is kept in ``cursor``, replaced atomically.
+Append-only segment files. Each record holds the lines of one request with the time it was appended, framed with
+its length and a CRC32, so a record torn by a crash is detected, logged and skipped — never delivered half, and
+never a request that was acknowledged (the answer waits for the append). The delivered position (segment, record
+offset, lines of that record already delivered) is kept in ``cursor``, replaced atomically after each delivered
+batch; a crash between a write to the pipe and that replacement delivers the batch again (at least once).
 
 This class does blocking file I/O: the delivery task calls it through ``asyncio.to_thread``. It is not
 thread-safe; only the delivery task uses it.
@@ -14,17 +16,28 @@ import json
 import logging
 import os
 import struct
+import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 log = logging.getLogger("naemon_bridge.spool")
 
-_MAGIC = b"NBS1"
-_HEADER = struct.Struct(">4sII")  # magic, payload length, crc32(payload)
+_MAGIC = b"NBS2"
+_HEADER = struct.Struct(">4sIIQ")  # magic, payload length, crc32(time + payload), appended at (ms since epoch)
+_TIME = struct.Struct(">Q")
 _SUFFIX = ".seg"
 SEGMENT_BYTES = 16 * 1024 * 1024
+
+
+class FsyncPolicy(StrEnum):
+    """When appended records are forced to disk; see the README for what each survives."""
+
+    ALWAYS = "always"  # before the answer: survives a crash of the process and of the machine
+    INTERVAL = "interval"  # every spool.fsync_interval seconds: survives a process crash; power loss loses the last
+    NEVER = "never"  # when the kernel likes: survives a process crash only
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,22 +67,42 @@ class SpoolBatch:
         return [line for entry in self.entries for line in entry.lines]
 
 
-def _frame(lines: Sequence[bytes]) -> bytes:
+def frame(lines: Sequence[bytes], appended_at: float) -> bytes:
     payload = b"\n".join(lines)
-    return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
+    stamp = int(appended_at * 1000)
+    return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(_TIME.pack(stamp) + payload), stamp) + payload
+
+
+def _record_at(data: bytes, offset: int) -> tuple[list[bytes], int, float] | None:
+    """The record at ``offset``: its lines, where it ends and when it was appended; None if torn or corrupt."""
+    header_end = offset + _HEADER.size
+    if header_end > len(data):
+        return None
+    magic, length, crc, stamp = _HEADER.unpack_from(data, offset)
+    end = header_end + length
+    if magic != _MAGIC or end > len(data):
+        return None
+    payload = data[header_end:end]
+    if zlib.crc32(_TIME.pack(stamp) + payload) != crc:
+        return None
+    return payload.split(b"\n"), end, stamp / 1000
 
 
 class Spool:
-    def __init__(self, directory: Path, *, fsync: bool = True, segment_bytes: int = SEGMENT_BYTES) -> None:
+    def __init__(self, directory: Path, *, fsync: FsyncPolicy = FsyncPolicy.ALWAYS,
+                 segment_bytes: int = SEGMENT_BYTES, clock: Callable[[], float] = time.time) -> None:
         self.directory = Path(directory)
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self.pending_results = 0
         self.pending_bytes = 0
+        self.oldest_appended_at: float | None = None
+        self._clock = clock
         self._cursor = Cursor()
         self._valid_end: dict[int, int] = {}  # segment -> end of its last intact record
         self._writer: int | None = None
         self._writer_segment = 0
+        self._dirty = False
 
     # -- start-up ------------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -81,10 +114,7 @@ class Spool:
                 self._path(segment).unlink(missing_ok=True)
                 continue
             start = self._cursor.offset if segment == self._cursor.segment else 0
-            end, results, size = self._scan(segment, start)
-            self._valid_end[segment] = end
-            self.pending_results += results
-            self.pending_bytes += size
+            self._valid_end[segment] = self._scan(segment, start)
         if self._valid_end and self._cursor.segment < min(self._valid_end):
             self._cursor = Cursor(min(self._valid_end), 0, 0)
         self._writer_segment = max([*self._valid_end, self._cursor.segment]) + 1
@@ -114,64 +144,68 @@ class Spool:
             log.error("spool cursor unreadable (%s): delivering the whole spool again", exc)
             return Cursor()
 
-    def _scan(self, segment: int, start: int) -> tuple[int, int, int]:
-        """End of the last intact record from ``start``, and the results and bytes pending there."""
+    def _scan(self, segment: int, start: int) -> int:
+        """Count what is pending in ``segment`` from ``start``; returns the end of its last intact record."""
         with self._path(segment).open("rb") as handle:
             data = handle.read()
-        offset, results = start, 0
-        first = True
+        offset = start
         while offset < len(data):
-            record = self._record_at(data, offset)
+            record = _record_at(data, offset)
             if record is None:
                 log.error("spool segment %s: torn or corrupt record at byte %d; %d bytes skipped (never "
                           "acknowledged: the bridge stopped while writing it)", self._path(segment).name, offset,
                           len(data) - offset)
                 break
-            lines, end = record
-            skip = self._cursor.line if first and segment == self._cursor.segment else 0
-            results += max(0, len(lines) - skip)
-            first = False
+            lines, end, appended_at = record
+            skip = self._cursor.line if (segment, offset) == (self._cursor.segment, self._cursor.offset) else 0
+            self.pending_results += max(0, len(lines) - skip)
+            self.pending_bytes += end - offset
+            if self.oldest_appended_at is None:
+                self.oldest_appended_at = appended_at
             offset = end
-        return offset, results, offset - start
-
-    @staticmethod
-    def _record_at(data: bytes, offset: int) -> tuple[list[bytes], int] | None:
-        header_end = offset + _HEADER.size
-        if header_end > len(data):
-            return None
-        magic, length, crc = _HEADER.unpack_from(data, offset)
-        end = header_end + length
-        if magic != _MAGIC or end > len(data):
-            return None
-        payload = data[header_end:end]
-        if zlib.crc32(payload) != crc:
-            return None
-        return payload.split(b"\n"), end
+        return offset
 
     # -- writing -------------------------------------------------------------------------------------------------
     def append(self, requests: Sequence[Sequence[bytes]]) -> None:
-        """Append each request's lines as one record; durable (fsync) before returning when ``fsync`` is set."""
-        data = b"".join(_frame(lines) for lines in requests)
+        """Append each request's lines as one record (fsynced before returning under the ``always`` policy)."""
+        now = self._clock()
+        data = b"".join(frame(lines, now) for lines in requests)
         if self._writer is None or self._valid_end.get(self._writer_segment, 0) >= self.segment_bytes:
             self._roll()
         assert self._writer is not None
         written = 0
         while written < len(data):
             written += os.write(self._writer, data[written:])
-        if self.fsync:
+        if self.fsync is FsyncPolicy.ALWAYS:
             os.fsync(self._writer)
+        else:
+            self._dirty = True
         self._valid_end[self._writer_segment] += len(data)
+        if self.pending_results == 0:
+            self.oldest_appended_at = now
         self.pending_results += sum(len(lines) for lines in requests)
         self.pending_bytes += len(data)
 
+    @staticmethod
+    def size_of(requests: Sequence[Sequence[bytes]]) -> int:
+        """Bytes these requests take in the spool."""
+        return sum(_HEADER.size + sum(len(line) + 1 for line in lines) - 1 for lines in requests)
+
+    def sync(self) -> None:
+        """Force appended records to disk (the ``interval`` policy's timer, and at close)."""
+        if self._dirty and self._writer is not None:
+            os.fsync(self._writer)
+        self._dirty = False
+
     def _roll(self) -> None:
         if self._writer is not None:
+            self.sync()
             os.close(self._writer)
             self._writer_segment += 1
         path = self._path(self._writer_segment)
-        self._writer = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._writer = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self._valid_end[self._writer_segment] = os.fstat(self._writer).st_size
-        if self.fsync:
+        if self.fsync is FsyncPolicy.ALWAYS:
             self._fsync_directory()
 
     def _fsync_directory(self) -> None:
@@ -194,12 +228,12 @@ class Spool:
                 handle.seek(offset)
                 while offset < end and size < max_bytes:
                     header = handle.read(_HEADER.size)
-                    _, length, _ = _HEADER.unpack(header)
-                    record = self._record_at(header + handle.read(length), 0)
+                    length = _HEADER.unpack(header)[1]
+                    record = _record_at(header + handle.read(length), 0)
                     if record is None:  # scanned intact at start-up: only a disk fault gets here
                         raise OSError(f"spool segment {self._path(segment).name} changed under the bridge")
-                    lines, record_size = record
-                    skip = cursor.line if segment == cursor.segment and offset == cursor.offset else 0
+                    lines, record_size, _ = record
+                    skip = cursor.line if (segment, offset) == (cursor.segment, cursor.offset) else 0
                     batch.entries.append(_Entry(segment, offset, offset + record_size, skip, lines[skip:]))
                     size += record_size
                     offset += record_size
@@ -216,7 +250,7 @@ class Spool:
         for entry in batch.entries:
             if remaining >= len(entry.lines):
                 remaining -= len(entry.lines)
-                self.pending_bytes -= entry.end - entry.offset if entry.skip == 0 else 0
+                self.pending_bytes -= entry.end - entry.offset
                 cursor = Cursor(entry.segment, entry.end, 0)
             else:
                 cursor = Cursor(entry.segment, entry.offset, entry.skip + remaining)
@@ -229,18 +263,31 @@ class Spool:
             del self._valid_end[segment]
         if self.pending_results == 0:
             self.pending_bytes = 0
+            self.oldest_appended_at = None
+        else:
+            self.oldest_appended_at = self._appended_at(cursor)
+
+    def _appended_at(self, cursor: Cursor) -> float | None:
+        for segment in sorted(s for s in self._valid_end if s >= cursor.segment):
+            offset = cursor.offset if segment == cursor.segment else 0
+            if offset < self._valid_end[segment]:
+                with self._path(segment).open("rb") as handle:
+                    handle.seek(offset)
+                    return _HEADER.unpack(handle.read(_HEADER.size))[3] / 1000
+        return None
 
     def _save_cursor(self) -> None:
         tmp = self.directory / "cursor.tmp"
         with tmp.open("w") as handle:
             json.dump({"segment": self._cursor.segment, "offset": self._cursor.offset, "line": self._cursor.line},
                       handle)
-            if self.fsync:
+            if self.fsync is FsyncPolicy.ALWAYS:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, self.directory / "cursor")
 
     def close(self) -> None:
         if self._writer is not None:
+            self.sync()
             os.close(self._writer)
             self._writer = None

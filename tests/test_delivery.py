@@ -12,6 +12,8 @@ import pytest
 from bridge.delivery import PIPE_BUF, CommandPipe, Delivery, pack
 from bridge.spool import Spool
 
+MAX = 1 << 30
+
 
 class FifoReader:
     """Stands in for the engine: holds the FIFO open for reading and collects lines."""
@@ -56,7 +58,7 @@ def fifo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def delivery(fifo: Path, tmp_path: Path) -> AsyncIterator[Delivery]:
-    task = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"))
+    task = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
     await task.start()
     yield task
     await task.stop()
@@ -117,12 +119,12 @@ async def test_a_line_longer_than_pipe_buf_arrives_whole(fifo: Path, delivery: D
 
 
 async def test_what_is_spooled_at_stop_is_delivered_after_a_restart(fifo: Path, tmp_path: Path) -> None:
-    first = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"))
+    first = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
     await first.start()
     await first.submit([b"[1] kept;1", b"[1] kept;2"])
     await first.stop()
     reader = FifoReader(fifo)
-    second = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"))
+    second = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
     await second.start()
     try:
         await second.submit([b"[1] kept;3"])
@@ -149,7 +151,7 @@ async def test_a_recreated_fifo_is_reopened(fifo: Path, delivery: Delivery) -> N
 
 async def test_no_fifo_at_all_spools_until_the_engine_creates_it(tmp_path: Path) -> None:
     path = tmp_path / "later.cmd"
-    task = Delivery(CommandPipe(path), Spool(tmp_path / "spool"))
+    task = Delivery(CommandPipe(path), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
     await task.start()
     try:
         await task.submit([b"[1] early;1"])  # ENOENT

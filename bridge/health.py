@@ -1,0 +1,22 @@
+"""``GET /health``: no auth and no secrets, for load balancers and admins. 200 when ok, 503 when degraded."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge.appkeys import DELIVERY
+
+# A spool this full makes the bridge report itself degraded, so a balancer can steer traffic elsewhere.
+DEGRADED_SPOOL_FILL = 0.9
+
+
+async def health_view(request: web.Request) -> web.Response:
+    health = request.app[DELIVERY].health()
+    degraded = not health.engine_reachable or health.spool_fill > DEGRADED_SPOOL_FILL
+    body = {
+        "status": "degraded" if degraded else "ok",
+        "engine": {"reachable": health.engine_reachable},
+        "spool": {"results": health.spool_results, "bytes": health.spool_bytes,
+                  "max_bytes": health.spool_max_bytes, "oldest_age_s": health.oldest_age_s},
+    }
+    return web.json_response(body, status=503 if degraded else 200)
