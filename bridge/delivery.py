@@ -181,6 +181,7 @@ class Delivery:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._backoff = 0.0
+        self._retry_at = 0.0  # when to try the pipe again while lines wait in the spool
         self._next_probe = 0.0
         self._next_sync: float | None = None
         self._down_since: float | None = None
@@ -240,7 +241,8 @@ class Delivery:
             items = list(self._waiting)
             self._waiting.clear()
             if self.spool.pending_results:
-                await self._drain_spool()
+                if time.monotonic() >= self._retry_at or self._stopping:
+                    await self._drain_spool()
             elif time.monotonic() >= self._next_probe:
                 self._probe()
             if items:
@@ -258,7 +260,7 @@ class Delivery:
         now = time.monotonic()
         deadlines = [self._next_probe]
         if self.spool.pending_results:
-            deadlines.append(now + self._backoff)
+            deadlines.append(self._retry_at)
         if self._next_sync is not None:
             deadlines.append(self._next_sync)
         return max(0.0, min(deadlines) - now)
@@ -367,8 +369,10 @@ class Delivery:
         return True
 
     def _set_backoff(self, bounds: tuple[float, float]) -> None:
+        """The pipe took nothing more: wait before the next try, longer each time, within ``bounds``."""
         low, high = bounds
         self._backoff = min(high, max(low, self._backoff * 2))
+        self._retry_at = time.monotonic() + self._backoff
 
     def _mark_down(self, reason: str) -> None:
         self.engine_reachable = False

@@ -36,13 +36,40 @@ E2E_HOSTS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def nagios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NagiosSandbox]:
-    """One real Nagios 4 for the session (Debian's nagios4-core)."""
+def require_nagios() -> None:
     if nagios_binary() is None:
         if os.environ.get("CI"):
             pytest.fail("nagios4 is not installed: .ci/run must install nagios4-core")
         pytest.skip("nagios4 (Debian's nagios4-core) is not installed")
+
+
+OUTAGE_HOSTS = [SandboxHost("outage-host", (SandboxService("svc"),))]
+
+
+@pytest.fixture
+def stopped_engine(tmp_path: Path) -> Iterator[NagiosSandbox]:
+    """A Nagios 4 of the test's own, configured but not started: the engine is down until the test starts it."""
+    require_nagios()
+    sandbox = NagiosSandbox(tmp_path / "nagios", OUTAGE_HOSTS)
+    sandbox.verify()
+    yield sandbox
+    sandbox.stop()
+
+
+def bridge_config(path: Path, engine: NagiosSandbox, **spool: str) -> Path:
+    """A config for a bridge in front of ``engine``, spooling below ``path``'s folder."""
+    extra = "".join(f"{key} = {value}\n" for key, value in spool.items())
+    path.write_text(f'[server]\nlisten = "127.0.0.1:0"\n[engine]\nkind = "nagios"\n'
+                    f'command_file = "{engine.command_file}"\n'
+                    f'[spool]\ndirectory = "{path.parent / "spool"}"\n{extra}'
+                    f'[[users]]\nname = "u"\npassword = "p"\n')
+    return path
+
+
+@pytest.fixture(scope="session")
+def nagios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NagiosSandbox]:
+    """One real Nagios 4 for the session (Debian's nagios4-core)."""
+    require_nagios()
     sandbox = NagiosSandbox(tmp_path_factory.mktemp("nagios"), E2E_HOSTS)
     sandbox.verify()
     sandbox.start()

@@ -201,3 +201,53 @@ async def test_unknown_path_is_404_in_the_callers_dialect(client: TestClient) ->
     response = await client.get("/host/web1", headers=creds(TOKEN))
     assert response.status == 405
     assert (await response.json())["_status"] == "ERR"
+
+
+@pytest.fixture
+async def tiny_spool_client(aiohttp_client, tmp_path: Path) -> TestClient:
+    """No engine reads the pipe and the spool holds 64 KiB."""
+    fifo = tmp_path / "nobody.cmd"
+    os.mkfifo(fifo, 0o660)
+    config = Config(engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo),
+                    spool=SpoolConfig(directory=tmp_path / "spool", max_bytes=64 * 1024),
+                    users=(User("alice", password="secret"), User("readers", token="tok-123")))
+    return await aiohttp_client(make_app(config, clock=lambda: NOW))
+
+
+async def test_health_needs_no_auth_and_says_degraded_while_the_engine_is_away(
+        tiny_spool_client: TestClient) -> None:
+    response = await tiny_spool_client.get("/health")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "degraded" and body["engine"] == {"reachable": False}
+    assert body["spool"]["results"] == 0 and body["spool"]["oldest_age_s"] is None
+
+
+async def test_health_is_ok_when_the_engine_reads(client: TestClient) -> None:
+    response = await client.get("/health")
+    assert response.status == 200
+    assert (await response.json())["status"] == "ok"
+
+
+async def test_a_full_spool_answers_503_in_each_dialect_and_writes_nothing_partial(
+        tiny_spool_client: TestClient) -> None:
+    output = "x" * 1000
+    for _ in range(200):
+        response = await tiny_spool_client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(USER),
+                                                json={"host_name": "web1", "status_code": 0,
+                                                      "plugin_output": output})
+        if response.status != 200:
+            break
+    assert response.status == 503
+    assert response.headers["Retry-After"]
+    body = await response.json()
+    assert set(body) == {"error", "full_error"} and "spool is full" in body["full_error"]
+    before = (await (await tiny_spool_client.get("/health")).json())["spool"]
+    response = await tiny_spool_client.patch("/host/web1", headers=creds(TOKEN), json={
+        "livestate": {"state": "up", "output": output},
+        "services": {str(i): {"name": f"s{i}", "livestate": {"state": "ok", "output": output}} for i in range(20)}})
+    assert response.status == 503
+    body = await response.json()
+    assert body["_status"] == "ERR" and "spool is full" in body["_issues"][0]
+    after = (await (await tiny_spool_client.get("/health")).json())["spool"]
+    assert after["results"] == before["results"] and after["bytes"] == before["bytes"]

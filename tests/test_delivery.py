@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.delivery import PIPE_BUF, CommandPipe, Delivery, pack
+from bridge.errors import SpoolFull
 from bridge.spool import Spool
 
 MAX = 1 << 30
@@ -163,5 +164,54 @@ async def test_no_fifo_at_all_spools_until_the_engine_creates_it(tmp_path: Path)
             assert await collect(reader, 2) == [b"[1] early;1", b"[1] early;2"]
         finally:
             reader.close()
+    finally:
+        await task.stop()
+
+
+async def test_a_full_spool_refuses_whole_requests_and_keeps_what_it_has(fifo: Path, tmp_path: Path) -> None:
+    task = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=64 * 1024)
+    await task.start()
+    try:
+        accepted = []
+        for i in range(1000):  # nobody reads: everything is spooled until the spool is full
+            request = [f"[1] R;{i};{n};{'x' * 200}".encode() for n in range(3)]
+            try:
+                await task.submit(request)
+            except SpoolFull:
+                break
+            accepted += request
+        else:
+            raise AssertionError("the spool never filled up")
+        assert task.spool.pending_bytes <= 64 * 1024
+        assert task.spool.pending_results == len(accepted)  # the refused request left nothing behind
+        reader = FifoReader(fifo)
+        try:
+            await task.submit([b"[1] after"])
+            assert await collect(reader, len(accepted) + 1) == accepted + [b"[1] after"]
+        finally:
+            reader.close()
+    finally:
+        await task.stop()
+
+
+async def test_health_reports_the_engine_and_the_spool(fifo: Path, tmp_path: Path) -> None:
+    task = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX, probe_interval=0.05)
+    await task.start()
+    try:
+        await task.submit([b"[1] waiting"])
+        health = task.health()
+        assert (health.engine_reachable, health.spool_results) == (False, 1)
+        assert health.oldest_age_s is not None and health.oldest_age_s >= 0
+        reader = FifoReader(fifo)
+        try:
+            assert await collect(reader, 1) == [b"[1] waiting"]  # drained with no new traffic
+            health = task.health()
+            assert (health.engine_reachable, health.spool_results, health.oldest_age_s) == (True, 0, None)
+        finally:
+            reader.close()
+        deadline = asyncio.get_running_loop().time() + 5
+        while task.health().engine_reachable:  # the engine went away; the idle probe notices
+            assert asyncio.get_running_loop().time() < deadline, "the probe never noticed the engine left"
+            await asyncio.sleep(0.02)
     finally:
         await task.stop()

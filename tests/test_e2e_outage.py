@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
-from bridge.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary
-from tests.conftest import start_bridge
+from bridge.sandbox import NagiosSandbox
+from tests.conftest import bridge_config, start_bridge
 from tests.helpers import http, read_status, wait_for
-
-
-@pytest.fixture
-def stopped_engine(tmp_path: Path):
-    if nagios_binary() is None:
-        if os.environ.get("CI"):
-            pytest.fail("nagios4 is not installed: .ci/run must install nagios4-core")
-        pytest.skip("nagios4 is not installed")
-    sandbox = NagiosSandbox(tmp_path / "nagios", [SandboxHost("outage-host", (SandboxService("svc"),))])
-    sandbox.verify()
-    yield sandbox
-    sandbox.stop()
 
 
 def test_results_sent_while_the_engine_is_down_arrive_in_order(stopped_engine: NagiosSandbox,
                                                                 tmp_path: Path) -> None:
-    config = tmp_path / "bridge.toml"
-    config.write_text(f'[server]\nlisten = "127.0.0.1:0"\n[engine]\nkind = "nagios"\n'
-                      f'command_file = "{stopped_engine.command_file}"\n'
-                      f'[spool]\ndirectory = "{tmp_path / "spool"}"\n[[users]]\nname = "u"\npassword = "p"\n')
-    bridge = start_bridge(config)
+    bridge = start_bridge(bridge_config(tmp_path / "bridge.toml", stopped_engine))
     try:
         url = bridge.wait_listening()
         for i in range(30):

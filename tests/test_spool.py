@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.spool import Spool
+from bridge.spool import FsyncPolicy, Spool
 
 
 def lines(*texts: str) -> list[bytes]:
@@ -79,3 +79,33 @@ def test_a_corrupted_record_is_never_delivered(tmp_path: Path) -> None:
     reopened = Spool(tmp_path)
     reopened.open()
     assert drain(reopened) == lines("good")
+
+
+def test_the_oldest_results_age_follows_the_cursor(tmp_path: Path) -> None:
+    now = [1000.0]
+    spool = Spool(tmp_path, clock=lambda: now[0])
+    spool.open()
+    assert spool.oldest_appended_at is None
+    spool.append([lines("a")])
+    now[0] = 1010.0
+    spool.append([lines("b")])
+    assert spool.oldest_appended_at == 1000.0
+    batch = spool.read_batch(max_bytes=1)
+    spool.commit(batch, 1)
+    assert spool.oldest_appended_at == 1010.0
+    reopened = Spool(tmp_path)
+    reopened.open()
+    assert reopened.oldest_appended_at == 1010.0
+    drain(reopened)
+    assert reopened.oldest_appended_at is None
+
+
+@pytest.mark.parametrize("policy", list(FsyncPolicy))
+def test_every_fsync_policy_keeps_what_a_process_crash_leaves(tmp_path: Path, policy: FsyncPolicy) -> None:
+    spool = Spool(tmp_path, fsync=policy)
+    spool.open()
+    spool.append([lines("x", "y")])
+    # no close(): the process "dies" here; the kernel still holds what was written
+    reopened = Spool(tmp_path, fsync=policy)
+    reopened.open()
+    assert drain(reopened) == lines("x", "y")
