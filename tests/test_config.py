@@ -22,6 +22,14 @@ def test_the_example_config_parses_with_every_key(tmp_path: Path) -> None:
     assert "mysecret" not in repr(config) and "1484558366922" not in repr(config)
 
 
+@pytest.mark.parametrize("value,expected", [("65536", 65536), ('"64KiB"', 65536), ('"2GiB"', 2 * 1024**3),
+                                            ('"1.5 GB"', 1_500_000_000), ('"512mib"', 512 * 1024**2)])
+def test_spool_sizes_take_units(tmp_path: Path, value: str, expected: int) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(f"[spool]\nmax_bytes = {value}\n")
+    assert load_config(path).spool.max_bytes == expected
+
+
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "bridge.toml"
     path.write_text(MINIMAL)
@@ -41,6 +49,11 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[[users]]\nname = "u"\npassword = "p"\n[[users]]\nname = "u"\npassword = "q"\n', "users[1].name",
      "used twice"),
     ('[alignak]\nignore_unknown_service = "yes"\n', "alignak.ignore_unknown_service", "must be a bool"),
+    ('[spool]\nmax_bytes = "63KiB"\n', "spool.max_bytes", "at least 65536"),
+    ('[spool]\nmax_bytes = "lots"\n', "spool.max_bytes", "2GiB"),
+    ('[spool]\nmax_bytes = 1.5\n', "spool.max_bytes", "2GiB"),
+    ('[spool]\nfsync = "sometimes"\n', "spool.fsync", "'always', 'interval', 'never'"),
+    ('[server]\nshutdown_timeout = -1\n', "server.shutdown_timeout", "at least 0"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = tmp_path / "bridge.toml"
