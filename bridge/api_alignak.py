@@ -10,15 +10,16 @@ import json
 
 from aiohttp import web
 
+from bridge import permissions
 from bridge.alignak import plan_host_update
-from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES
+from bridge.api_op5 import authenticate
+from bridge.appkeys import CLOCK, CONFIG, DELIVERY, ENGINE_FILES
 from bridge.commands import command_line, command_text
-from bridge.errors import BadRequestBody, BridgeError, EngineUnavailable, NotAuthenticated, NotPermitted
+from bridge.errors import BadRequestBody, BridgeError, EngineUnavailable, NotAuthenticated, NotPermitted, Throttled
 
 
 async def host_view(request: web.Request) -> web.Response:
-    principal = await request.app[AUTH].authenticate(request.headers.get("Authorization"))
-    del principal  # any authenticated user may update hosts and services (finer rights: a later issue)
+    principal = await authenticate(request)
     document = await _document(request)
     if not document:
         return web.json_response({"_status": "ERR", "_error": "You must send parameters on this endpoint."})
@@ -29,6 +30,8 @@ async def host_view(request: web.Request) -> web.Response:
                               ignore_unknown_service=config.alignak.ignore_unknown_service)
     if update.issues:
         return web.json_response({"_status": "ERR", "_result": [], "_issues": update.issues})
+    for command in update.commands:
+        permissions.check(principal.name, principal.grants, command)
     if update.commands:
         await request.app[DELIVERY].submit([command_line(c, config.engine.kind).encode() for c in update.commands])
     result = [f"{update.host_name} is alive :)"] + [command_text(c) for c in update.commands] + update.notes
@@ -62,6 +65,9 @@ def render_error(status: int, message: str, error: BridgeError | None) -> web.Re
         headers["WWW-Authenticate"] = 'Basic realm="naemon-bridge"'
     elif isinstance(error, NotPermitted):
         status = 403
+    elif isinstance(error, Throttled):
+        status = 429
+        headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, EngineUnavailable):
         status = 503
         headers["Retry-After"] = "5"

@@ -1,16 +1,19 @@
-"""OP5 Monitor style: ``POST /api/command/<COMMAND>`` (op5-command-api.md). Maps HTTP to the core and back."""
+"""OP5 Monitor style (op5-command-api.md): ``POST /api/command/<COMMAND>``, its discovery endpoints and the batch
+endpoint ``POST /api/results``. Maps HTTP to the core and back."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 
 from aiohttp import web
 
+from bridge import permissions
 from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES
-from bridge.command_table import Target
-from bridge.commands import command_from_params, command_line, find_command
+from bridge.auth import Principal
+from bridge.command_table import COMMANDS, CommandSpec
+from bridge.commands import command_from_params, command_line, defaults, find_command, parameters, parse_timestamp
 from bridge.errors import (
     BadRequestBody,
     BridgeError,
@@ -18,29 +21,118 @@ from bridge.errors import (
     InvalidInput,
     NotAuthenticated,
     NotPermitted,
+    Throttled,
     UnknownCommand,
     UnknownObject,
 )
+from bridge.values import Command
 
-# Targets any authenticated user may act on; the rest (contacts, the whole engine, the process) need a grant.
-DEFAULT_TARGETS = frozenset({Target.HOST, Target.SERVICE, Target.HOSTGROUP, Target.SERVICEGROUP})
 REALM = 'Basic realm="naemon-bridge"'
+MAX_BATCH_PROBLEMS = 20  # problems listed in one answer; the count says how many there were
+
+
+async def authenticate(request: web.Request) -> Principal:
+    return await request.app[AUTH].authenticate(request.headers.get("Authorization"), request.remote or "")
+
+
+async def admit(request: web.Request, principal: Principal, commands: Sequence[Command]) -> None:
+    """Permissions first (a denied user learns nothing about objects), then the engine's known objects."""
+    for command in commands:
+        permissions.check(principal.name, principal.grants, command)
+    objects = await request.app[ENGINE_FILES].objects()
+    if objects is not None:
+        for command in commands:
+            objects.check(command)
 
 
 async def command_view(request: web.Request) -> web.Response:
-    principal = await request.app[AUTH].authenticate(request.headers.get("Authorization"))
+    principal = await authenticate(request)
     engine = request.app[CONFIG].engine.kind
     spec = find_command(request.match_info["command"].upper(), engine)
-    if spec.target not in DEFAULT_TARGETS:
-        raise NotPermitted(f"user '{principal.name}' is not permitted to run {spec.name} "
-                           f"(commands on the {spec.target.value} need an explicit grant)")
+    permissions.check_command(principal.name, principal.grants, spec)
     params = await _parameters(request)
     command = command_from_params(spec, params, now=int(request.app[CLOCK]()), author=principal.name)
-    objects = await request.app[ENGINE_FILES].objects()
-    if objects is not None:
-        objects.check(command)
+    await admit(request, principal, [command])
     await request.app[DELIVERY].submit([command_line(command, engine).encode()])
     return web.json_response({"result": f"Successfully submitted {spec.name}"})
+
+
+async def results_view(request: web.Request) -> web.Response:
+    """``POST /api/results``: a JSON list of check results with op5's keys, validated all or nothing."""
+    principal = await authenticate(request)
+    items = _json(await request.read())
+    if not isinstance(items, list):
+        raise BadRequestBody(400, f"the body must be a JSON list of results, not {type(items).__name__}")
+    now = int(request.app[CLOCK]())
+    commands: list[Command] = []
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            commands.append(_batch_result(index, item, now, principal.name))
+        except InvalidInput as exc:
+            problems.append(f"results[{index}].{exc.field}: {exc.message}" if exc.field else str(exc))
+    if problems:
+        listed = "; ".join(problems[:MAX_BATCH_PROBLEMS])
+        more = f" (and {len(problems) - MAX_BATCH_PROBLEMS} more)" if len(problems) > MAX_BATCH_PROBLEMS else ""
+        raise InvalidInput("", f"{len(problems)} of {len(items)} results are invalid, none was submitted: "
+                               f"{listed}{more}")
+    await admit(request, principal, commands)
+    engine = request.app[CONFIG].engine.kind
+    if commands:
+        await request.app[DELIVERY].submit([command_line(c, engine).encode() for c in commands])
+    return web.json_response({"result": f"Successfully submitted {len(commands)} results",
+                              "accepted": len(commands)})
+
+
+def _batch_result(index: int, item: object, now: int, author: str) -> Command:
+    if not isinstance(item, dict):
+        raise InvalidInput("", f"results[{index}] must be an object, not {type(item).__name__}")
+    params = dict(item)
+    stamp = parse_timestamp("timestamp", params.pop("timestamp"), now) if params.get("timestamp") is not None \
+        else now
+    params.pop("timestamp", None)
+    if params.get("service_description") is None:
+        params.pop("service_description", None)
+        spec = COMMANDS["PROCESS_HOST_CHECK_RESULT"]
+    else:
+        spec = COMMANDS["PROCESS_SERVICE_CHECK_RESULT"]
+    return command_from_params(spec, params, now=stamp, author=author)
+
+
+async def list_view(request: web.Request) -> web.Response:
+    """``GET /api/command``: the commands this user may run on the configured engine."""
+    principal = await authenticate(request)
+    engine = request.app[CONFIG].engine.kind
+    names = [spec for spec in COMMANDS.values()
+             if principal.grants.may_run(spec) and (not spec.naemon_only or engine.value == "naemon")]
+    return web.json_response({"commands": [{"name": s.name, "target": s.target.value} for s in names]})
+
+
+async def template_view(request: web.Request) -> web.Response:
+    """``GET /api/command/<COMMAND>``: its parameters, types, which are required, and the defaults."""
+    principal = await authenticate(request)
+    spec = find_command(request.match_info["command"].upper(), request.app[CONFIG].engine.kind)
+    return web.json_response({**command_template(spec), "permitted": principal.grants.may_run(spec)})
+
+
+def command_template(spec: CommandSpec) -> dict[str, object]:
+    described = defaults(spec)
+    return {
+        "command": spec.name,
+        "target": spec.target.value,
+        "engines": ["naemon"] if spec.naemon_only else ["naemon", "nagios"],
+        "parameters": [{"name": p.name, "type": p.type.value,
+                        "required": not p.optional and p.name not in described,
+                        **({"default": described[p.name]} if p.name in described else {})}
+                       for p in parameters(spec)],
+    }
+
+
+def _json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequestBody(400, f"the body is not valid JSON: {exc}") from None
 
 
 async def _parameters(request: web.Request) -> Mapping[str, object]:
@@ -52,10 +144,7 @@ async def _parameters(request: web.Request) -> Mapping[str, object]:
             and not body.lstrip().startswith(b"{"):  # curl -d '{…}' without a JSON content type still sends JSON
         form = await request.post()
         return {key: value for key, value in form.items() if isinstance(value, str)}
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequestBody(400, f"the body is not valid JSON: {exc}") from None
+    data = _json(body)
     if not isinstance(data, dict):
         raise BadRequestBody(400, f"the body must be a JSON object of parameters, not {type(data).__name__}")
     return data
@@ -76,6 +165,9 @@ def render_error(status: int, message: str, error: BridgeError | None) -> web.Re
         headers["WWW-Authenticate"] = REALM
     elif isinstance(error, NotPermitted):
         status, short = 401, "Permission denied"  # op5 uses 401, not 403, for missing command rights
+    elif isinstance(error, Throttled):
+        status, short = 429, "Too many failed logins"
+        headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, UnknownCommand):
         status, short = 404, "Unknown command"
     elif isinstance(error, EngineUnavailable):

@@ -36,7 +36,7 @@ def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
                                       api_style)],
     )
     app[CONFIG] = config
-    app[AUTH] = Authenticator(config.users)
+    app[AUTH] = Authenticator(config.users, config.auth)
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = clock
     delivery = make_delivery(config, clock)

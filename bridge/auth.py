@@ -6,15 +6,19 @@ import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import argon2
 import bcrypt
 from aiohttp import BasicAuth
 
-from bridge.config import User
-from bridge.errors import NotAuthenticated
+from bridge.config import AuthConfig, User
+from bridge.errors import NotAuthenticated, Throttled
+from bridge.permissions import Grants
 
 log = logging.getLogger("naemon_bridge.auth")
 
@@ -27,6 +31,7 @@ class Principal:
 
     name: str
     is_token: bool = False
+    grants: Grants = field(default=Grants(), compare=False)
 
 
 def _verify_hash(password_hash: str, password: str) -> bool:
@@ -43,30 +48,74 @@ def hash_password(password: str) -> str:
     return argon2.PasswordHasher().hash(password)
 
 
+class LoginThrottle:
+    """Counts failed logins per client address; past ``max_failures`` within ``window`` s, logins wait (429)."""
+
+    def __init__(self, max_failures: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, client: str) -> deque[float]:
+        failures = self._failures.get(client, deque())
+        cutoff = self._clock() - self.window
+        while failures and failures[0] <= cutoff:
+            failures.popleft()
+        if not failures:
+            self._failures.pop(client, None)
+        return failures
+
+    def check(self, client: str) -> None:
+        failures = self._recent(client)
+        if len(failures) >= self.max_failures:
+            retry_after = max(1, math.ceil(failures[0] + self.window - self._clock()))
+            raise Throttled(f"too many failed logins from {client}: try again in {retry_after} s", retry_after)
+
+    def fail(self, client: str) -> None:
+        failures = self._recent(client)
+        failures.append(self._clock())
+        self._failures[client] = failures
+        if len(failures) == self.max_failures:
+            log.warning("%d failed logins from %s within %.0f s: refusing its logins for a while",
+                        len(failures), client, self.window)
+
+
 class Authenticator:
-    def __init__(self, users: Sequence[User]) -> None:
+    def __init__(self, users: Sequence[User], limits: AuthConfig | None = None) -> None:
+        limits = limits or AuthConfig()
         self._by_name = {u.name: u for u in users if u.token is None}
         self._tokens = [u for u in users if u.token is not None]
+        self.throttle = LoginThrottle(limits.max_failures, limits.failure_window)
         # Verified (login, password) digests: a slow hash is computed once per credential, not per request.
-        self._verified: dict[bytes, Principal] = {}
+        self._verified: set[bytes] = set()
 
-    async def authenticate(self, header: str | None) -> Principal:
+    async def authenticate(self, header: str | None, client: str = "") -> Principal:
+        """The caller, from an ``Authorization`` header. Only wrong credentials count as failed logins."""
         if not header:
             raise NotAuthenticated("authentication required (HTTP basic auth)")
+        self.throttle.check(client)
         try:
             credentials = BasicAuth.decode(header, encoding="utf-8")
         except ValueError:
+            self.throttle.fail(client)
             raise NotAuthenticated("malformed Authorization header (HTTP basic auth expected)") from None
-        login, password = credentials.login, credentials.password
+        principal = await self._principal(credentials.login, credentials.password)
+        if principal is None:
+            self.throttle.fail(client)
+            raise NotAuthenticated("wrong user name, password or token")
+        return principal
+
+    async def _principal(self, login: str, password: str) -> Principal | None:
         if not password:
             for token_user in self._tokens:
                 if hmac.compare_digest(login.encode(), (token_user.token or "").encode()):
-                    return Principal(token_user.name, is_token=True)
+                    return Principal(token_user.name, is_token=True, grants=token_user.grants)
         # op5 logins may carry an auth-module suffix, "user$LDAP": the user name is the part before "$".
         user = self._by_name.get(login) or self._by_name.get(login.partition("$")[0])
         if user is not None and await self._password_matches(user, password):
-            return Principal(user.name)
-        raise NotAuthenticated("wrong user name, password or token")
+            return Principal(user.name, grants=user.grants)
+        return None
 
     async def _password_matches(self, user: User, password: str) -> bool:
         if user.password is not None:
@@ -78,5 +127,5 @@ class Authenticator:
             return False
         if len(self._verified) >= _CACHE_LIMIT:
             self._verified.clear()
-        self._verified[digest] = Principal(user.name)
+        self._verified.add(digest)
         return True

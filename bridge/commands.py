@@ -10,10 +10,11 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from bridge.command_table import COMMANDS, ArgType, CommandSpec
 from bridge.errors import InvalidInput, UnknownCommand
-from bridge.values import Command, EngineKind, checked_field, checked_output, checked_text
+from bridge.values import NO_OUTPUT, Command, EngineKind, checked_field, checked_output, checked_text
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -93,7 +94,28 @@ def _in_range(field: str, value: int, low: int, high: int, meaning: str) -> int:
     return value
 
 
-def _field_value(param: Parameter, value: object) -> str:
+_RELATIVE = re.compile(r"\+(\d+)([smhdw]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DOWNTIME = ("start_time", "end_time", "fixed", "trigger_id", "duration")
+
+
+def parse_timestamp(name: str, value: object, now: int) -> int:
+    """Unix seconds, ISO 8601 (without an offset: local time, as the engine reads times) or ``+60m``/``+2h``/``+1d``
+    from now (as Thruk's REST API takes them)."""
+    if isinstance(value, str) and not _INTEGER.fullmatch(value.strip()):
+        text = value.strip()
+        relative = _RELATIVE.fullmatch(text)
+        if relative:
+            return now + int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+        try:
+            return int(datetime.fromisoformat(text).timestamp())
+        except ValueError:
+            raise InvalidInput(name, f"must be unix seconds, an ISO 8601 time (2026-01-31T22:00) or a time "
+                                     f"from now (+30m, +2h, +1d), not {value!r}") from None
+    return _in_range(name, _integer(name, value), 0, 2**63 - 1, "a unix time in seconds")
+
+
+def _field_value(param: Parameter, value: object, now: int) -> str:
     """Validate one parameter and return it as it stands on the line."""
     name, kind = param.name, param.type
     if kind is ArgType.SERVICE_STATE:
@@ -109,8 +131,10 @@ def _field_value(param: Parameter, value: object) -> str:
         return "1" if _boolean(name, value) else "0"
     if kind is ArgType.INT:
         return str(_integer(name, value))
-    if kind in (ArgType.ULONG, ArgType.TIMESTAMP):
+    if kind is ArgType.ULONG:
         return str(_in_range(name, _integer(name, value), 0, 2**63 - 1, "zero or a positive whole number"))
+    if kind is ArgType.TIMESTAMP:
+        return str(parse_timestamp(name, value, now))
     if kind is ArgType.OUTPUT:
         return checked_output(name, _text(name, value))
     text = _text(name, value)
@@ -119,10 +143,28 @@ def _field_value(param: Parameter, value: object) -> str:
     return checked_field(name, text, allow_empty=param.optional)
 
 
+def is_downtime(spec: CommandSpec) -> bool:
+    return {p.name for p in parameters(spec)} >= set(_DOWNTIME)
+
+
+def defaults(spec: CommandSpec) -> dict[str, str]:
+    """What a missing parameter becomes, in words: the one source for validation and the help output."""
+    names = {p.name for p in parameters(spec)}
+    described: dict[str, str] = {}
+    if "author" in names:
+        described["author"] = "the authenticated user's name"
+    if "plugin_output" in names:
+        described["plugin_output"] = NO_OUTPUT
+    if is_downtime(spec):  # as Thruk's REST API does
+        described.update(start_time="now", fixed="1", trigger_id="0", duration="end_time - start_time")
+    return described
+
+
 def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now: int, author: str) -> Command:
     """Validate a client's parameters for ``spec`` into a command timestamped ``now``.
 
-    Every problem names the parameter. ``author`` fills a missing author argument (the authenticated user).
+    Every problem names the parameter. Missing parameters take ``defaults(spec)``; ``author`` is the
+    authenticated user.
     """
     expected = parameters(spec)
     known_names = {p.name for p in expected}
@@ -130,21 +172,28 @@ def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now:
     if unknown:
         takes = ", ".join(p.name for p in expected) or "no parameters"
         raise InvalidInput(unknown[0], f"is not a parameter of {spec.name} (it takes {takes})")
-    fields: list[str] = []
+    given = {k: v for k, v in params.items() if v is not None and not (v == "" and k != "plugin_output")}
+    fallback: dict[str, object] = {"author": author, "plugin_output": "", "start_time": now, "fixed": 1,
+                                   "trigger_id": 0}
+    downtime = is_downtime(spec)
+    fields: dict[str, str] = {}
     for param in expected:
-        value = params.get(param.name)
-        if value is None or (isinstance(value, str) and value == "" and param.type is not ArgType.OUTPUT):
-            if param.name == "author" and author:
-                value = author
-            elif param.type is ArgType.OUTPUT:
-                value = ""
-            elif param.optional:
-                fields.append("")
-                continue
-            else:
-                raise InvalidInput(param.name, f"is required by {spec.name}")
-        fields.append(_field_value(param, value))
-    return Command(spec, tuple(fields), now)
+        if param.name in given:
+            fields[param.name] = _field_value(param, given[param.name], now)
+        elif param.name in defaults(spec) and param.name in fallback:
+            fields[param.name] = _field_value(param, fallback[param.name], now)
+        elif param.name == "duration" and downtime:
+            continue  # end_time - start_time, below
+        elif param.optional:
+            fields[param.name] = ""
+        else:
+            raise InvalidInput(param.name, f"is required by {spec.name}")
+    if downtime:
+        start, end = int(fields["start_time"]), int(fields["end_time"])
+        if end <= start:
+            raise InvalidInput("end_time", f"must be after start_time ({end} is not after {start})")
+        fields.setdefault("duration", str(end - start))
+    return Command(spec, tuple(fields[p.name] for p in expected), now)
 
 
 def escape_output(text: str, engine: EngineKind) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.command_table import COMMANDS
+from bridge.permissions import Grants, NamePattern
 from bridge.spool import FsyncPolicy
 from bridge.values import EngineKind
 
@@ -85,6 +87,15 @@ class User:
     password: str | None = field(default=None, repr=False)
     password_hash: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+    grants: Grants = Grants()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Failed logins from one client address: ``max_failures`` within ``failure_window`` seconds -> 429."""
+
+    max_failures: int = 10
+    failure_window: float = 60.0
 
 
 def token_label(token: str) -> str:
@@ -100,6 +111,7 @@ class Config:
     spool: SpoolConfig = SpoolConfig()
     alignak: AlignakConfig = AlignakConfig()
     log: LogConfig = LogConfig()
+    auth: AuthConfig = AuthConfig()
     users: tuple[User, ...] = ()
 
 
@@ -227,12 +239,43 @@ def _user(section: _Section, seen: set[str]) -> User:
     if password_hash and not password_hash.startswith(_HASH_PREFIXES):
         raise section.error("password_hash", "is not an argon2 or bcrypt hash "
                             "(make one with: naemon-bridge hash-password)")
+    grants = Grants(commands=_command_grants(section), hosts=_patterns(section, "hosts"),
+                    services=_patterns(section, "services"))
     login = token if token else name
     if login in seen:
         raise section.error("token" if token else "name",
                             "is used twice" + ("" if token else f" ({name!r})"))
     seen.add(login or "")
-    return User(name=name or token_label(token or ""), password=password, password_hash=password_hash, token=token)
+    return User(name=name or token_label(token or ""), password=password, password_hash=password_hash, token=token,
+                grants=grants)
+
+
+def _strings(section: _Section, key: str) -> tuple[str, ...] | None:
+    values = section.get(key, list)
+    if values is None:
+        return None
+    if not all(isinstance(v, str) and v for v in values):
+        raise section.error(key, "must be a list of non-empty strings")
+    return tuple(values)
+
+
+def _command_grants(section: _Section) -> tuple[str, ...] | None:
+    names = _strings(section, "commands")
+    for name in names or ():
+        if not any(c in name for c in "*?[") and name not in COMMANDS:
+            raise section.error("commands", f"{name!r} is not an external command (names are upper case, "
+                                            "e.g. PROCESS_SERVICE_CHECK_RESULT; globs such as PROCESS_* work)")
+    return names
+
+
+def _patterns(section: _Section, key: str) -> tuple[NamePattern, ...] | None:
+    texts = _strings(section, key)
+    if texts is None:
+        return None
+    try:
+        return tuple(NamePattern.parse(text) for text in texts)
+    except re.error as exc:
+        raise section.error(key, f"bad regular expression: {exc}") from None
 
 
 def parse_config(data: Mapping[str, object], source: str = "<config>", base: Path | None = None) -> Config:
@@ -247,6 +290,8 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
             max_bytes=s.size("max_bytes", DEFAULT_SPOOL_MAX_BYTES, low=MIN_SPOOL_MAX_BYTES)),
         "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
         "log": lambda s: LogConfig(level=s.choice("level", LOG_LEVELS, "info")),
+        "auth": lambda s: AuthConfig(max_failures=int(s.number("max_failures", 10, low=1)),
+                                     failure_window=s.number("failure_window", 60.0, low=1.0)),
     }
     unknown = sorted(set(data) - set(sections) - {"users"})
     if unknown:

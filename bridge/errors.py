@@ -46,3 +46,11 @@ class BadRequestBody(BridgeError):
 
 class SpoolFull(EngineUnavailable):
     """The engine is not reading and the spool reached spool.max_bytes: the request is refused whole."""
+
+
+class Throttled(BridgeError):
+    """Too many failed logins from this client address: try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge import api_alignak, api_op5, health
+from bridge import api_alignak, api_op5, health, openapi
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/health", health.health_view)
+    app.router.add_get("/api/openapi.json", openapi.openapi_view)
+    app.router.add_get("/api/command", api_op5.list_view)
+    app.router.add_get("/api/command/{command}", api_op5.template_view)
     app.router.add_post("/api/command/{command}", api_op5.command_view)
+    app.router.add_post("/api/results", api_op5.results_view)
     for prefix in ("", "/ws"):
         for path in (f"{prefix}/host", f"{prefix}/host/{{host_name}}"):
             app.router.add_route("PATCH", path, api_alignak.host_view)
