@@ -13,10 +13,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bridge.command_table import COMMANDS
+from bridge.command_table import COMMANDS, ArgType
+from bridge.commands import command_from_params, find_command, parameters
 from bridge.errors import InvalidInput
 from bridge.objects import EngineStatus, KnownObjects, ObjectInfo, ObjectStatus
-from bridge.values import CheckResult, Command, HostState, ServiceState, checked_field, checked_text, compose_output
+from bridge.values import (
+    CheckResult,
+    Command,
+    EngineKind,
+    HostState,
+    ServiceState,
+    checked_field,
+    checked_text,
+    compose_output,
+)
 
 HOST_STATES = {"UP": HostState.UP, "DOWN": HostState.DOWN, "UNREACHABLE": HostState.UNREACHABLE}
 # Alignak sends UNREACHABLE for a service as code 4; Naemon maps any code above 3 to UNKNOWN, so 3 is the same.
@@ -282,3 +292,68 @@ def _feedback(target: _Target) -> dict[str, object]:
         feedback["passive_checks_enabled"] = target.status.passive_checks_enabled
     feedback.update(target.flags)
     return feedback
+
+
+def host_feedback(name: str, *, known: KnownObjects | None, status: EngineStatus | None) -> HostUpdate:
+    """``GET /host/<name>``: the same ``_feedback`` as an update gives, with every service of the host."""
+    update = plan_host_update({}, name, known=known, status=status, now=0)
+    if not update.issues and known is not None:
+        update.feedback["services"] = {
+            service: _feedback(_Target(name, service, "", info, status.services.get((name, service)) if status
+                                       else None))
+            for (host, service), info in known.services.items() if host == name}
+    return update
+
+
+def _stamp(document: Mapping[str, object], now: int) -> int:
+    value = document.get("timestamp")
+    if value is None:
+        return now
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise InvalidInput("timestamp", "Timestamp must be an integer value")
+    return int(value)
+
+
+def plan_command(document: Mapping[str, object], *, engine: EngineKind, now: int, author: str) -> Command:
+    """Alignak's ``POST /command``: ``command``, ``host``, ``service``, ``user`` or ``element`` (``h/s`` or
+    ``h;s``), and ``parameters`` — the command's remaining arguments, ``;``-separated, in the engine's order."""
+    name = document.get("command")
+    if not name or not isinstance(name, str):
+        raise InvalidInput("command", "Missing command parameter")
+    spec = find_command(name.upper(), engine)
+    stamp = _stamp(document, now)
+    host, service, user = document.get("host"), document.get("service"), document.get("user")
+    element = document.get("element")
+    if isinstance(element, str) and element:
+        host, _, rest = element.replace(";", "/").partition("/")
+        service = rest or service
+    given = {ArgType.HOST: host, ArgType.SERVICE: service, ArgType.CONTACT: user}
+    params: dict[str, object] = {}
+    remaining = []
+    for param in parameters(spec):
+        if given.get(param.type):
+            params[param.name] = given[param.type]
+        else:
+            remaining.append(param)
+    raw = document.get("parameters")
+    values = str(raw).split(";") if raw not in (None, "") else []
+    if len(values) > len(remaining) and (not remaining or remaining[-1].type not in (ArgType.STR, ArgType.OUTPUT)):
+        raise InvalidInput("parameters", f"{spec.name} takes {len(remaining)} more parameters, not {len(values)}")
+    for index, param in enumerate(remaining[:len(values)]):
+        last = index == len(remaining) - 1
+        params[param.name] = ";".join(values[index:]) if last else values[index]  # free text keeps its ';'
+    return command_from_params(spec, params, now=stamp, author=author)
+
+
+def plan_event(document: Mapping[str, object], *, now: int, author: str) -> Command:
+    """Alignak's ``POST /event``: a persistent comment on a host or a service."""
+    for key in ("host", "comment"):
+        if not document.get(key):
+            raise InvalidInput(key, f"Missing {key} parameter")
+    service = document.get("service")
+    params: dict[str, object] = {"host_name": document["host"], "persistent": 1,
+                                 "author": document.get("author") or author, "comment": document["comment"]}
+    if service:
+        params["service_description"] = service
+    spec = COMMANDS["ADD_SVC_COMMENT" if service else "ADD_HOST_COMMENT"]
+    return command_from_params(spec, params, now=_stamp(document, now), author=author)

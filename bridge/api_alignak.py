@@ -11,11 +11,22 @@ import json
 from aiohttp import web
 
 from bridge import permissions
-from bridge.alignak import plan_host_update
-from bridge.api_op5 import authenticate
+from bridge.alignak import host_feedback, plan_command, plan_event, plan_host_update
+from bridge.api_op5 import admit, authenticate
 from bridge.appkeys import CLOCK, CONFIG, DELIVERY, ENGINE_FILES
+from bridge.auth import Principal
 from bridge.commands import command_line, command_text
-from bridge.errors import BadRequestBody, BridgeError, EngineUnavailable, NotAuthenticated, NotPermitted, Throttled
+from bridge.errors import (
+    BadRequestBody,
+    BridgeError,
+    EngineUnavailable,
+    InvalidInput,
+    NotAuthenticated,
+    NotPermitted,
+    Throttled,
+    UnknownCommand,
+)
+from bridge.values import Command
 
 
 async def host_view(request: web.Request) -> web.Response:
@@ -36,6 +47,47 @@ async def host_view(request: web.Request) -> web.Response:
         await request.app[DELIVERY].submit([command_line(c, config.engine.kind).encode() for c in update.commands])
     result = [f"{update.host_name} is alive :)"] + [command_text(c) for c in update.commands] + update.notes
     return web.json_response({"_status": "OK", "_result": result, "_feedback": update.feedback})
+
+
+async def host_get_view(request: web.Request) -> web.Response:
+    """``GET /host/<name>``: the host's ``_feedback``; changes nothing."""
+    await authenticate(request)
+    files = request.app[ENGINE_FILES]
+    update = host_feedback(request.match_info["host_name"], known=await files.objects(), status=await files.status())
+    if update.issues:
+        return web.json_response({"_status": "ERR", "_issues": update.issues})
+    return web.json_response({"_status": "OK", "_feedback": update.feedback})
+
+
+async def command_view(request: web.Request) -> web.Response:
+    """``POST /command``: any external command, under the same table and permissions as op5's API."""
+    principal = await authenticate(request)
+    document = await _document(request)
+    config = request.app[CONFIG]
+    try:
+        command = plan_command(document, engine=config.engine.kind, now=int(request.app[CLOCK]()),
+                               author=principal.name)
+    except (InvalidInput, UnknownCommand) as exc:
+        return web.json_response({"_status": "ERR", "_error": str(exc)})
+    line = await _send(request, principal, command)
+    return web.json_response({"_status": "OK", "_command": line})
+
+
+async def event_view(request: web.Request) -> web.Response:
+    """``POST /event``: a comment on a host or service (ADD_HOST_COMMENT / ADD_SVC_COMMENT)."""
+    principal = await authenticate(request)
+    document = await _document(request)
+    try:
+        command = plan_event(document, now=int(request.app[CLOCK]()), author=principal.name)
+    except InvalidInput as exc:
+        return web.json_response({"_status": "ERR", "_error": str(exc)})
+    return web.json_response({"_status": "OK", "_result": [await _send(request, principal, command)]})
+
+
+async def _send(request: web.Request, principal: Principal, command: Command) -> str:
+    await admit(request, principal, [command])
+    await request.app[DELIVERY].submit([command_line(command, request.app[CONFIG].engine.kind).encode()])
+    return command_text(command)
 
 
 async def _document(request: web.Request) -> dict[str, object]:

@@ -102,11 +102,12 @@ _DOWNTIME = ("start_time", "end_time", "fixed", "trigger_id", "duration")
 def parse_timestamp(name: str, value: object, now: int) -> int:
     """Unix seconds, ISO 8601 (without an offset: local time, as the engine reads times) or ``+60m``/``+2h``/``+1d``
     from now (as Thruk's REST API takes them)."""
-    if isinstance(value, str) and not _INTEGER.fullmatch(value.strip()):
-        text = value.strip()
+    text = value.strip() if isinstance(value, str) else ""
+    if text.startswith("+"):
         relative = _RELATIVE.fullmatch(text)
         if relative:
             return now + int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+    if text and not _INTEGER.fullmatch(text):
         try:
             return int(datetime.fromisoformat(text).timestamp())
         except ValueError:
@@ -208,9 +209,20 @@ def escape_output(text: str, engine: EngineKind) -> str:
     return text.replace("\n", "\\n")
 
 
+# Measured on Nagios 4.4.6: it cuts these commands' last argument at the first ';' (a comment, an output keep
+# theirs), so a value with ';' would arrive truncated; Naemon takes the rest of the line (engine.md).
+_NAGIOS_CUTS_AT_SEMICOLON = frozenset({"CHANGE_CUSTOM_HOST_VAR", "CHANGE_CUSTOM_SVC_VAR", "CHANGE_CUSTOM_CONTACT_VAR"})
+
+
 def command_line(command: Command, engine: EngineKind) -> str:
-    """The exact line for the engine's command FIFO, without its trailing newline."""
+    """The exact line for the engine's command FIFO, without its trailing newline.
+
+    Raises InvalidInput for a value the configured engine would silently truncate.
+    """
     fields = list(command.fields)
+    if engine is EngineKind.NAGIOS and command.spec.name in _NAGIOS_CUTS_AT_SEMICOLON and ";" in fields[-1]:
+        raise InvalidInput(command.spec.arguments[-1].name, "must not contain ';' with Nagios 4, which cuts a "
+                                                             "custom variable's value at the first ';'")
     if fields and command.spec.arguments[-1].type is ArgType.OUTPUT:
         fields[-1] = escape_output(fields[-1], engine)
     return _line(command, fields)

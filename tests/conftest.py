@@ -30,6 +30,7 @@ E2E_HOSTS = [
     SandboxHost("bad-host", (SandboxService("svc"),)),
     SandboxHost("sentinel", (SandboxService("mark"),)),
     SandboxHost("flags-host", (SandboxService("svc"),)),
+    SandboxHost("cmd-host", (SandboxService("svc", variables={"OWNER": "ops"}),)),
     # The Alignak seed document's host, with the custom variables it sets already defined.
     SandboxHost("test_host", (SandboxService("test_service"),),
                 variables={"TEST1": "a", "TEST2": "0", "TEST3": "0"}, alias="My host..."),
@@ -75,6 +76,11 @@ def nagios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NagiosSandbox]:
     sandbox.start()
     yield sandbox
     sandbox.stop()
+
+
+USER = ("status_update", "mysecret")
+TOKEN = "1484558366922-bcf7ccf1-7c7a-4b4b-9f7e-2d1b1b0e2e51"
+ALIGNAK = (TOKEN, "")
 
 
 @dataclass
@@ -160,3 +166,34 @@ def run_bridge() -> Iterator:
 def workdir(tmp_path: Path) -> Path:
     yield tmp_path
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def bridge(nagios: NagiosSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
+    directory = tmp_path_factory.mktemp("bridge")
+    config = directory / "naemon-bridge.toml"
+    config.write_text(f"""
+[server]
+listen = "127.0.0.1:0"
+
+[engine]
+kind = "nagios"
+command_file = "{nagios.command_file}"
+objects_cache = "{nagios.objects_cache}"
+status_file = "{nagios.status_file}"
+
+[spool]
+directory = "{directory / 'spool'}"
+
+[[users]]
+name = "status_update"
+password = "mysecret"
+
+[[users]]
+token = "{TOKEN}"
+name = "barcode-readers"
+""")
+    process = start_bridge(config)
+    process.wait_listening()
+    yield process
+    assert process.stop() == 0, process.log_text()

@@ -78,3 +78,20 @@ def read_status(path: Path) -> dict[tuple[str, str | None], dict[str, str]]:
             key, _, value = line.lstrip("\t").partition("=")
             block[key] = _unescape_status_value(value) if key == "long_plugin_output" else value
     return objects
+
+
+def read_blocks(path: Path, kind: str) -> list[dict[str, str]]:
+    """Every ``kind {`` block of status.dat (``servicecomment``, ``servicedowntime`` …) as attributes."""
+    blocks: list[dict[str, str]] = []
+    block: dict[str, str] | None = None
+    for line in path.read_text(errors="replace").splitlines():
+        stripped = line.strip()
+        if stripped == f"{kind} {{":
+            block = {}
+        elif stripped == "}" and block is not None:
+            blocks.append(block)
+            block = None
+        elif block is not None:
+            key, _, value = stripped.partition("=")
+            block[key] = value
+    return blocks

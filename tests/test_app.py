@@ -198,7 +198,7 @@ async def test_unknown_path_is_404_in_the_callers_dialect(client: TestClient) ->
     response = await client.post("/api/commands/X", headers=creds(USER))
     assert response.status == 404
     assert set(await response.json()) == {"error", "full_error"}
-    response = await client.get("/host/web1", headers=creds(TOKEN))
+    response = await client.delete("/host/web1", headers=creds(TOKEN))
     assert response.status == 405
     assert (await response.json())["_status"] == "ERR"
 

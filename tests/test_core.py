@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.command_table import COMMANDS, ArgType
@@ -128,3 +130,71 @@ def test_check_result_values_keep_host_and_service_states_apart() -> None:
     result = CheckResult("h", "s", ServiceState.CRITICAL, compose_output("short", "long 1\nlong 2", "p=1"), NOW - 60)
     assert command_text(result.command()) == \
         f"[{NOW - 60}] PROCESS_SERVICE_CHECK_RESULT;h;s;2;short|p=1\nlong 1\nlong 2"
+
+
+SPEC_TABLE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "commands.tsv"
+SAMPLES = {"host": ("h1", "h1"), "hostgroup": ("hg", "hg"), "servicegroup": ("sg", "sg"), "contact": ("c1", "c1"),
+           "contactgroup": ("cg", "cg"), "timeperiod": ("tp", "tp"), "int": ("2", "2"), "ulong": (7, "7"),
+           "bool": ("true", "1"), "timestamp": (1_700_000_100, "1700000100"), "str": ("some text", "some text")}
+
+
+def _spec_rows() -> list[tuple[str, str]]:
+    if not SPEC_TABLE.exists():
+        pytest.skip(f"{SPEC_TABLE} is not beside the project")
+    rows = [line.split("\t") for line in SPEC_TABLE.read_text().splitlines()[1:]]
+    return [(row[0], row[2] if len(row) > 2 else "") for row in rows]
+
+
+def test_every_registered_command_builds_the_line_the_engine_expects() -> None:
+    """Parameters named as op5 names them -> exactly the fields, in the engine's order, of the spec's table."""
+    rows = _spec_rows()
+    assert {name for name, _ in rows} == set(COMMANDS)
+    for name, arguments in rows:
+        params: dict[str, object] = {}
+        expected: list[str] = []
+        for argument in filter(None, arguments.split(";")):
+            kind, _, arg_name = argument.partition("=")
+            arg_name = arg_name.rstrip("?")
+            if kind == "service":
+                params.update(host_name="h1", service_description="svc 1")
+                expected += ["h1", "svc 1"]
+            else:
+                value, field = SAMPLES[kind]
+                if arg_name == "end_time":  # after start_time, as the bridge insists
+                    value, field = 1_700_000_200, "1700000200"
+                params[arg_name] = value
+                expected.append(field)
+        built = line(COMMANDS[name], params, EngineKind.NAEMON)
+        assert built == f"[{NOW}] {name}" + "".join(f";{field}" for field in expected), name
+
+
+def test_parameter_names_are_unique_within_every_command() -> None:
+    for spec in COMMANDS.values():
+        names = [p.name for p in parameters(spec)]
+        assert len(names) == len(set(names)), spec.name
+
+
+@pytest.mark.parametrize("value,expected", [
+    (1_700_000_500, 1_700_000_500), ("1700000500", 1_700_000_500), ("+90", NOW + 90), ("+30m", NOW + 1800),
+    ("+2h", NOW + 7200), ("+1d", NOW + 86400), ("+1w", NOW + 604800),
+    ("2023-11-14T22:13:20+00:00", 1_700_000_000), ("2023-11-14T22:13:20Z", 1_700_000_000)])
+def test_timestamps_take_unix_iso_and_relative_forms(value: object, expected: int) -> None:
+    check = COMMANDS["SCHEDULE_HOST_CHECK"]
+    assert line(check, {"host_name": "h", "check_time": value}) == f"[{NOW}] SCHEDULE_HOST_CHECK;h;{expected}"
+
+
+def test_an_iso_time_without_offset_is_local_time() -> None:
+    from datetime import datetime
+
+    local = int(datetime(2026, 1, 31, 22, 0).timestamp())
+    check = COMMANDS["SCHEDULE_HOST_CHECK"]
+    assert line(check, {"host_name": "h", "check_time": "2026-01-31T22:00"}).endswith(f";{local}")
+
+
+def test_nagios_cannot_carry_a_semicolon_in_a_custom_variable_but_naemon_can() -> None:
+    change = COMMANDS["CHANGE_CUSTOM_HOST_VAR"]
+    params = {"host_name": "h", "varname": "owner", "varvalue": "a; b"}
+    assert line(change, params, EngineKind.NAEMON) == f"[{NOW}] CHANGE_CUSTOM_HOST_VAR;h;owner;a; b"
+    with pytest.raises(InvalidInput) as caught:
+        line(change, params, EngineKind.NAGIOS)
+    assert caught.value.field == "varvalue"

@@ -5,50 +5,15 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bridge.sandbox import NagiosSandbox
-from tests.conftest import BridgeProcess, start_bridge
+from tests.conftest import ALIGNAK, TOKEN, USER, BridgeProcess, start_bridge
 from tests.helpers import http, read_status, wait_for
 
-USER = ("status_update", "mysecret")
-TOKEN = "1484558366922-bcf7ccf1-7c7a-4b4b-9f7e-2d1b1b0e2e51"
-ALIGNAK = (TOKEN, "")
 _sentinel_numbers = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def bridge(nagios: NagiosSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
-    directory = tmp_path_factory.mktemp("bridge")
-    config = directory / "naemon-bridge.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-
-[engine]
-kind = "nagios"
-command_file = "{nagios.command_file}"
-objects_cache = "{nagios.objects_cache}"
-status_file = "{nagios.status_file}"
-
-[spool]
-directory = "{directory / 'spool'}"
-
-[[users]]
-name = "status_update"
-password = "mysecret"
-
-[[users]]
-token = "{TOKEN}"
-name = "barcode-readers"
-""")
-    process = start_bridge(config)
-    process.wait_listening()
-    yield process
-    assert process.stop() == 0, process.log_text()
 
 
 def status_of(nagios: NagiosSandbox, host: str, service: str | None = None) -> dict[str, str]:
