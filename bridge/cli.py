@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-nagios", action="store_true",
                       help="use the demo command pipe even when nagios4 is installed")
 
+    # The drop-in clients parse their own options (update-status.py's and send_nsca's), exit like plugins.
+    commands.add_parser("submit", add_help=False, help="submit one result, as op5's update-status.py does",
+                        description="see: naemon-bridge submit --help")
+    commands.add_parser("send", add_help=False, help="submit results read from stdin, as send_nsca does",
+                        description="see: naemon-bridge send --help")
+
     hasher = commands.add_parser(
         "hash-password", help="print a password hash for the config",
         description="Read a password from stdin (prompting without echo on a terminal) and print an argon2 hash "
@@ -109,6 +115,11 @@ def _hash_password() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("submit", "send"):
+        from bridge.clients import send_main, submit_main
+
+        return (submit_main if argv[0] == "submit" else send_main)(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "serve":

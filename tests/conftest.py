@@ -31,6 +31,8 @@ E2E_HOSTS = [
     SandboxHost("sentinel", (SandboxService("mark"),)),
     SandboxHost("flags-host", (SandboxService("svc"),)),
     SandboxHost("cmd-host", (SandboxService("svc", variables={"OWNER": "ops"}),)),
+    SandboxHost("client-host", (SandboxService("backup"),)),
+    SandboxHost("send-host", (SandboxService("svc"),)),
     # The Alignak seed document's host, with the custom variables it sets already defined.
     SandboxHost("test_host", (SandboxService("test_service"),),
                 variables={"TEST1": "a", "TEST2": "0", "TEST3": "0"}, alias="My host..."),
