@@ -20,6 +20,9 @@ def test_the_example_config_parses_with_every_key(tmp_path: Path) -> None:
     assert config.engine.kind is EngineKind.NAEMON
     assert [u.name for u in config.users] == ["status_update", "backup-jobs", "barcode-readers"]
     assert "mysecret" not in repr(config) and "1484558366922" not in repr(config)
+    grants = config.users[1].grants
+    assert grants.commands == ("PROCESS_SERVICE_CHECK_RESULT",)
+    assert [p.matches("db12") for p in grants.hosts or ()] == [False, True]
 
 
 @pytest.mark.parametrize("value,expected", [("65536", 65536), ('"64KiB"', 65536), ('"2GiB"', 2 * 1024**3),
@@ -54,6 +57,11 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[spool]\nmax_bytes = 1.5\n', "spool.max_bytes", "2GiB"),
     ('[spool]\nfsync = "sometimes"\n', "spool.fsync", "'always', 'interval', 'never'"),
     ('[server]\nshutdown_timeout = -1\n', "server.shutdown_timeout", "at least 0"),
+    ('[[users]]\nname = "u"\npassword = "p"\ncommands = ["PROCESS_SERVICE_CHECK_RESLT"]\n', "users[0].commands",
+     "not an external command"),
+    ('[[users]]\nname = "u"\npassword = "p"\nhosts = ["re:(unclosed"]\n', "users[0].hosts", "bad regular"),
+    ('[[users]]\nname = "u"\npassword = "p"\nservices = "http"\n', "users[0].services", "must be a list"),
+    ('[auth]\nmax_failures = 0\n', "auth.max_failures", "at least 1"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = tmp_path / "bridge.toml"
