@@ -92,3 +92,19 @@ def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             main([command, "--help"])
         assert done.value.code == 0
         assert "usage: naemon-bridge " + command in capsys.readouterr().out
+
+
+def test_hash_password_reads_stdin_and_prints_a_hash_the_bridge_accepts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "bridge", "hash-password"], input="s3cret; with spaces\n",
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    password_hash = done.stdout.strip()
+    assert password_hash.startswith("$argon2id$")
+    path = tmp_path / "bridge.toml"
+    path.write_text(f'[[users]]\nname = "u"\npassword_hash = "{password_hash}"\n')
+    import argon2
+
+    assert argon2.PasswordHasher().verify(load_config(path).users[0].password_hash, "s3cret; with spaces")
