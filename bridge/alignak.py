@@ -54,6 +54,7 @@ class HostUpdate:
     notes: list[str] = field(default_factory=list)
     issues: list[str] = field(default_factory=list)
     feedback: dict[str, object] = field(default_factory=dict)
+    service_keys: dict[str, str] = field(default_factory=dict)  # feedback key -> service description
 
 
 @dataclass(slots=True)
@@ -131,6 +132,7 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
         _apply_object(entry, service, _SERVICE_KEYS, update, now)
         services.append(service)
         service_feedback[str(key)] = _feedback(service)
+        update.service_keys[str(key)] = name
     if "services" in document:
         update.feedback["services"] = service_feedback
 
@@ -298,10 +300,11 @@ def host_feedback(name: str, *, known: KnownObjects | None, status: EngineStatus
     """``GET /host/<name>``: the same ``_feedback`` as an update gives, with every service of the host."""
     update = plan_host_update({}, name, known=known, status=status, now=0)
     if not update.issues and known is not None:
+        services = [(service, info) for (host, service), info in known.services.items() if host == name]
         update.feedback["services"] = {
             service: _feedback(_Target(name, service, "", info, status.services.get((name, service)) if status
-                                       else None))
-            for (host, service), info in known.services.items() if host == name}
+                                       else None)) for service, info in services}
+        update.service_keys = {service: service for service, _ in services}
     return update
 
 

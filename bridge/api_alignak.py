@@ -10,12 +10,10 @@ import json
 
 from aiohttp import web
 
-from bridge import permissions
-from bridge.alignak import host_feedback, plan_command, plan_event, plan_host_update
-from bridge.api_op5 import admit, authenticate
-from bridge.appkeys import CLOCK, CONFIG, DELIVERY, ENGINE_FILES
-from bridge.auth import Principal
-from bridge.commands import command_line, command_text
+from bridge.alignak import HostUpdate, host_feedback, plan_command, plan_event, plan_host_update
+from bridge.api_op5 import authenticate
+from bridge.appkeys import CLOCK, CONFIG, ENGINE_FILES, FRESHNESS
+from bridge.commands import command_text
 from bridge.errors import (
     BadRequestBody,
     BridgeError,
@@ -26,7 +24,8 @@ from bridge.errors import (
     Throttled,
     UnknownCommand,
 )
-from bridge.values import Command
+from bridge.freshness import freshness_feedback
+from bridge.submission import admit, submit_commands
 
 
 async def host_view(request: web.Request) -> web.Response:
@@ -41,11 +40,10 @@ async def host_view(request: web.Request) -> web.Response:
                               ignore_unknown_service=config.alignak.ignore_unknown_service)
     if update.issues:
         return web.json_response({"_status": "ERR", "_result": [], "_issues": update.issues})
-    for command in update.commands:
-        permissions.check(principal.name, principal.grants, command)
-    if update.commands:
-        await request.app[DELIVERY].submit([command_line(c, config.engine.kind).encode() for c in update.commands])
+    await admit(request.app, principal, update.commands)
+    await submit_commands(request.app, update.commands)
     result = [f"{update.host_name} is alive :)"] + [command_text(c) for c in update.commands] + update.notes
+    _add_freshness(request.app, update)
     return web.json_response({"_status": "OK", "_result": result, "_feedback": update.feedback})
 
 
@@ -56,7 +54,19 @@ async def host_get_view(request: web.Request) -> web.Response:
     update = host_feedback(request.match_info["host_name"], known=await files.objects(), status=await files.status())
     if update.issues:
         return web.json_response({"_status": "ERR", "_issues": update.issues})
+    _add_freshness(request.app, update)
     return web.json_response({"_status": "OK", "_feedback": update.feedback})
+
+
+def _add_freshness(app: web.Application, update: HostUpdate) -> None:
+    """The freshness fields of ``_feedback``, as the bridge's table has them once the update is applied."""
+    table, config = app[FRESHNESS], app[CONFIG].freshness
+    update.feedback.update(freshness_feedback(table.entry(update.host_name, None), config.stale_host_state))
+    services = update.feedback.get("services")
+    if isinstance(services, dict):
+        for key, name in update.service_keys.items():
+            services[key].update(freshness_feedback(table.entry(update.host_name, name),
+                                                    config.stale_service_state))
 
 
 async def command_view(request: web.Request) -> web.Response:
@@ -69,8 +79,9 @@ async def command_view(request: web.Request) -> web.Response:
                                author=principal.name)
     except (InvalidInput, UnknownCommand) as exc:
         return web.json_response({"_status": "ERR", "_error": str(exc)})
-    line = await _send(request, principal, command)
-    return web.json_response({"_status": "OK", "_command": line})
+    await admit(request.app, principal, [command])
+    await submit_commands(request.app, [command])
+    return web.json_response({"_status": "OK", "_command": command_text(command)})
 
 
 async def event_view(request: web.Request) -> web.Response:
@@ -81,13 +92,9 @@ async def event_view(request: web.Request) -> web.Response:
         command = plan_event(document, now=int(request.app[CLOCK]()), author=principal.name)
     except InvalidInput as exc:
         return web.json_response({"_status": "ERR", "_error": str(exc)})
-    return web.json_response({"_status": "OK", "_result": [await _send(request, principal, command)]})
-
-
-async def _send(request: web.Request, principal: Principal, command: Command) -> str:
-    await admit(request, principal, [command])
-    await request.app[DELIVERY].submit([command_line(command, request.app[CONFIG].engine.kind).encode()])
-    return command_text(command)
+    await admit(request.app, principal, [command])
+    await submit_commands(request.app, [command])
+    return web.json_response({"_status": "OK", "_result": [command_text(command)]})
 
 
 async def _document(request: web.Request) -> dict[str, object]:

@@ -4,16 +4,16 @@ endpoint ``POST /api/results``. Maps HTTP to the core and back."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from aiohttp import web
 
 from bridge import permissions
-from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES
+from bridge.appkeys import AUTH, CLOCK, CONFIG
 from bridge.auth import Principal
 from bridge.command_table import COMMANDS, CommandSpec
-from bridge.commands import command_from_params, command_line, defaults, find_command, parameters, parse_timestamp
+from bridge.commands import command_from_params, defaults, find_command, parameters, parse_timestamp
 from bridge.errors import (
     BadRequestBody,
     BridgeError,
@@ -25,6 +25,7 @@ from bridge.errors import (
     UnknownCommand,
     UnknownObject,
 )
+from bridge.submission import admit, submit_commands
 from bridge.values import Command
 
 REALM = 'Basic realm="naemon-bridge"'
@@ -35,16 +36,6 @@ async def authenticate(request: web.Request) -> Principal:
     return await request.app[AUTH].authenticate(request.headers.get("Authorization"), request.remote or "")
 
 
-async def admit(request: web.Request, principal: Principal, commands: Sequence[Command]) -> None:
-    """Permissions first (a denied user learns nothing about objects), then the engine's known objects."""
-    for command in commands:
-        permissions.check(principal.name, principal.grants, command)
-    objects = await request.app[ENGINE_FILES].objects()
-    if objects is not None:
-        for command in commands:
-            objects.check(command)
-
-
 async def command_view(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     engine = request.app[CONFIG].engine.kind
@@ -52,8 +43,8 @@ async def command_view(request: web.Request) -> web.Response:
     permissions.check_command(principal.name, principal.grants, spec)
     params = await _parameters(request)
     command = command_from_params(spec, params, now=int(request.app[CLOCK]()), author=principal.name)
-    await admit(request, principal, [command])
-    await request.app[DELIVERY].submit([command_line(command, engine).encode()])
+    await admit(request.app, principal, [command])
+    await submit_commands(request.app, [command])
     return web.json_response({"result": f"Successfully submitted {spec.name}"})
 
 
@@ -76,10 +67,8 @@ async def results_view(request: web.Request) -> web.Response:
         more = f" (and {len(problems) - MAX_BATCH_PROBLEMS} more)" if len(problems) > MAX_BATCH_PROBLEMS else ""
         raise InvalidInput("", f"{len(problems)} of {len(items)} results are invalid, none was submitted: "
                                f"{listed}{more}")
-    await admit(request, principal, commands)
-    engine = request.app[CONFIG].engine.kind
-    if commands:
-        await request.app[DELIVERY].submit([command_line(c, engine).encode() for c in commands])
+    await admit(request.app, principal, commands)
+    await submit_commands(request.app, commands)
     return web.json_response({"result": f"Successfully submitted {len(commands)} results",
                               "accepted": len(commands)})
 

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bridge import api_alignak, api_op5
-from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES
+from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS
 from bridge.auth import Authenticator
 from bridge.config import Config
 from bridge.delivery import CommandPipe, Delivery
+from bridge.freshness import FreshnessTable
 from bridge.middlewares import error_middleware
+from bridge.monitor import FreshnessMonitor
 from bridge.objects import EngineFiles
 from bridge.routes import api_style, setup_routes
 from bridge.spool import Spool
@@ -41,12 +43,23 @@ def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     app[CLOCK] = clock
     delivery = make_delivery(config, clock)
     app[DELIVERY] = delivery
+    fresh = config.freshness
+    table = FreshnessTable(clock, rules=fresh.rules, default_threshold=fresh.default_threshold,
+                           submit_stale=fresh.submit_stale, interval_length=fresh.interval_length)
+    app[FRESHNESS] = table
+    monitor = FreshnessMonitor(table, fresh, app[ENGINE_FILES], delivery, config.engine.kind,
+                               config.spool.directory)
 
     async def delivery_context(_: web.Application) -> AsyncIterator[None]:
         await delivery.start()
         yield
         await delivery.stop(timeout=config.server.shutdown_timeout)
 
-    app.cleanup_ctx.append(delivery_context)
+    async def freshness_context(_: web.Application) -> AsyncIterator[None]:
+        await monitor.start()  # after the delivery task: it submits stale results through it
+        yield
+        await monitor.stop()
+
+    app.cleanup_ctx.extend([delivery_context, freshness_context])
     setup_routes(app)
     return app

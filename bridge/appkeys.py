@@ -7,6 +7,7 @@ from aiohttp import web
 from bridge.auth import Authenticator
 from bridge.config import Config
 from bridge.delivery import Delivery
+from bridge.freshness import FreshnessTable
 from bridge.objects import EngineFiles
 from bridge.types import Clock
 
@@ -14,4 +15,5 @@ CONFIG = web.AppKey("config", Config)
 AUTH = web.AppKey("auth", Authenticator)
 ENGINE_FILES = web.AppKey("engine_files", EngineFiles)
 DELIVERY = web.AppKey("delivery", Delivery)
+FRESHNESS = web.AppKey("freshness", FreshnessTable)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")

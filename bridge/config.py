@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from bridge.command_table import COMMANDS
+from bridge.freshness import FreshnessRule
 from bridge.permissions import Grants, NamePattern
 from bridge.spool import FsyncPolicy
-from bridge.values import EngineKind
+from bridge.values import EngineKind, HostState, ServiceState
 
 DEFAULT_CONFIG_PATH = Path("/etc/naemon-bridge/naemon-bridge.toml")
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -75,6 +76,17 @@ class AlignakConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FreshnessConfig:
+    default_threshold: int | None = None
+    sweep_interval: float = 1.0
+    submit_stale: bool = False
+    stale_service_state: ServiceState = ServiceState.CRITICAL
+    stale_host_state: HostState = HostState.DOWN
+    interval_length: int = 60
+    rules: tuple[FreshnessRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
 
@@ -112,6 +124,7 @@ class Config:
     alignak: AlignakConfig = AlignakConfig()
     log: LogConfig = LogConfig()
     auth: AuthConfig = AuthConfig()
+    freshness: FreshnessConfig = FreshnessConfig()
     users: tuple[User, ...] = ()
 
 
@@ -189,6 +202,29 @@ class _Section:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
             raise self.error(unknown[0], "unknown key")
+
+
+def _freshness(section: _Section) -> FreshnessConfig:
+    default = section.get("default_threshold", int)
+    if default is not None and default < 1:
+        raise section.error("default_threshold", f"must be a number of seconds of at least 1, not {default}")
+    service_state = section.choice("stale_service_state", tuple(ServiceState.__members__), "CRITICAL")
+    host_state = section.choice("stale_host_state", tuple(HostState.__members__), "DOWN")
+    rules_data = section.get("rules", list, [])
+    rules: list[FreshnessRule] = []
+    for index, entry in enumerate(rules_data):
+        rule = _Section(section.source, f"freshness.rules[{index}]", entry, section.base)
+        threshold = rule.get("threshold", int)
+        if threshold is None or threshold < 1:
+            raise rule.error("threshold", "is required: seconds, at least 1")
+        rules.append(FreshnessRule(threshold=threshold, host=rule.text("host", "*") or "*",
+                                   service=rule.text("service")))
+        rule.done()
+    return FreshnessConfig(
+        default_threshold=default, sweep_interval=section.number("sweep_interval", 1.0, low=0.05),
+        submit_stale=section.get("submit_stale", bool, False), stale_service_state=ServiceState[service_state],
+        stale_host_state=HostState[host_state],
+        interval_length=int(section.number("interval_length", 60, low=1)), rules=tuple(rules))
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -290,6 +326,7 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
             max_bytes=s.size("max_bytes", DEFAULT_SPOOL_MAX_BYTES, low=MIN_SPOOL_MAX_BYTES)),
         "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
         "log": lambda s: LogConfig(level=s.choice("level", LOG_LEVELS, "info")),
+        "freshness": _freshness,
         "auth": lambda s: AuthConfig(max_failures=int(s.number("max_failures", 10, low=1)),
                                      failure_window=s.number("failure_window", 60.0, low=1.0)),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.appkeys import DELIVERY
+from bridge.appkeys import DELIVERY, FRESHNESS
 
 # A spool this full makes the bridge report itself degraded, so a balancer can steer traffic elsewhere.
 DEGRADED_SPOOL_FILL = 0.9
@@ -18,5 +18,6 @@ async def health_view(request: web.Request) -> web.Response:
         "engine": {"reachable": health.engine_reachable},
         "spool": {"results": health.spool_results, "bytes": health.spool_bytes,
                   "max_bytes": health.spool_max_bytes, "oldest_age_s": health.oldest_age_s},
+        "freshness": request.app[FRESHNESS].counts(),  # stale objects are the engine's news, not the bridge's fault
     }
     return web.json_response(body, status=503 if degraded else 200)

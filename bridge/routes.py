@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge import api_alignak, api_op5, health, openapi
+from bridge import api_alignak, api_freshness, api_op5, health, openapi
 
 
 def setup_routes(app: web.Application) -> None:
@@ -14,6 +14,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/command/{command}", api_op5.template_view)
     app.router.add_post("/api/command/{command}", api_op5.command_view)
     app.router.add_post("/api/results", api_op5.results_view)
+    app.router.add_get("/api/freshness", api_freshness.freshness_view)
     for prefix in ("", "/ws"):  # Alignak WS up to 1.6 served at the root, later under /ws
         for path in (f"{prefix}/host", f"{prefix}/host/{{host_name}}"):
             app.router.add_route("PATCH", path, api_alignak.host_view)

@@ -173,7 +173,8 @@ async def test_alignak_notes_what_it_did_not_act_on(client: TestClient, reader: 
     assert body["_feedback"] == {"alias": "Web server", "notes": "", "active_checks_enabled": False,
                                  "passive_checks_enabled": True, "check_freshness": True,
                                  "freshness_threshold": 600, "check_interval": 0.0, "retry_interval": 0.0,
-                                 "max_check_attempts": 3}
+                                 "max_check_attempts": 3, "freshness_state": "d", "last_check": NOW,
+                                 "state_id": 0, "stale": False}
     assert await collect(reader, 2) == [f"[{NOW}] CHANGE_CUSTOM_HOST_VAR;web1;OWNER;dev".encode(),
                                         f"[{NOW}] PROCESS_HOST_CHECK_RESULT;web1;0;fine".encode()]
 

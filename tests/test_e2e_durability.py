@@ -154,7 +154,8 @@ def test_health_shows_the_outage_and_the_recovery(stopped_engine: NagiosSandbox,
         status, body = http("GET", f"{url}/health")
         assert body == {"status": "ok", "engine": {"reachable": True},
                         "spool": {"results": 0, "bytes": 0, "max_bytes": body["spool"]["max_bytes"],
-                                  "oldest_age_s": None}}
+                                  "oldest_age_s": None},
+                        "freshness": {"fresh": 1, "stale": 0}}
         wait_for(lambda: read_status(stopped_engine.status_file).get(("outage-host", "svc"), {})
                  .get("plugin_output") == "during the outage", what="the spooled result in status.dat")
         stopped_engine.stop()
