@@ -141,8 +141,11 @@ class FreshnessTable:
         if known is not None:
             infos.update(((h, None), i) for h, i in known.hosts.items())
             infos.update(known.services.items())
+        candidates = set(infos) | set(self._entries)
+        if known is None and status is not None:  # no objects cache: the objects status.dat lists
+            candidates |= {(h, None) for h in status.hosts} | set(status.services)
         now = self._clock()
-        for key in set(infos) | set(self._entries):
+        for key in candidates:
             info = infos.get(key)
             threshold, engine = self._threshold(key, info)
             entry = self._entries.get(key)
@@ -212,12 +215,21 @@ class FreshnessTable:
     def _submits(self, entry: Entry) -> bool:
         return self.submit_stale and not entry.engine_checks
 
-    def sweep(self) -> list[StaleEvent]:
+    def due(self) -> bool:
+        """Whether a sweep has work now."""
+        return bool(self._heap) and self._heap[0][0] <= self._clock()
+
+    def sweep(self, limit: int | None = None) -> list[StaleEvent]:
         """Mark what went stale; return the stale results to submit now (once per episode, then every threshold,
-        at least 60 s apart), only for objects the engine does not check itself and only with submit_stale."""
+        at least 60 s apart), only for objects the engine does not check itself and only with submit_stale.
+
+        At most ``limit`` due objects are handled per call, so a caller can yield between chunks.
+        """
         now = self._clock()
         events: list[StaleEvent] = []
-        while self._heap and self._heap[0][0] <= now:
+        handled = 0
+        while self._heap and self._heap[0][0] <= now and (limit is None or handled < limit):
+            handled += 1
             deadline, key = heapq.heappop(self._heap)
             entry = self._entries.get(key)
             if entry is None or entry.deadline != deadline or entry.threshold is None:

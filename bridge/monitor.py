@@ -22,6 +22,7 @@ log = logging.getLogger("naemon_bridge.freshness")
 
 SAVE_INTERVAL = 30.0  # seconds between saves of the table (and once more at shutdown)
 TABLE_FILE = "freshness.json"
+SWEEP_CHUNK = 2000  # due objects handled before the loop serves requests again (~10 ms of work)
 
 
 def stale_command(event: StaleEvent, config: FreshnessConfig, now: int) -> Command:
@@ -86,9 +87,13 @@ class FreshnessMonitor:
             except TimeoutError:
                 pass
             await self._follow_engine()
-            events = self.table.sweep()
-            if events:
-                await self._submit(events)
+            while True:  # in chunks: requests are served between them, however many objects fall due at once
+                events = self.table.sweep(limit=SWEEP_CHUNK)
+                if events:
+                    await self._submit(events)
+                if not self.table.due():
+                    break
+                await asyncio.sleep(0)
             if loop.time() >= next_save:
                 next_save = loop.time() + SAVE_INTERVAL
                 await self.save()

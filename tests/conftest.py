@@ -33,6 +33,8 @@ E2E_HOSTS = [
     SandboxHost("cmd-host", (SandboxService("svc", variables={"OWNER": "ops"}),)),
     SandboxHost("client-host", (SandboxService("backup"),)),
     SandboxHost("send-host", (SandboxService("svc"),)),
+    SandboxHost("fresh-host", (SandboxService("svc"),
+                               SandboxService("engine-svc", check_freshness=True, freshness_threshold=3))),
     # The Alignak seed document's host, with the custom variables it sets already defined.
     SandboxHost("test_host", (SandboxService("test_service"),),
                 variables={"TEST1": "a", "TEST2": "0", "TEST3": "0"}, alias="My host..."),

@@ -18,3 +18,11 @@ def test_spool_bench_prints_a_row_per_case() -> None:
         "FIFO, engine reading (baseline)", "spool, fsync = always", "spool, fsync = interval",
         "spool, fsync = never"]
     assert "max RSS" in done.stdout
+
+
+def test_freshness_bench_prints_a_row_per_size() -> None:
+    done = subprocess.run([sys.executable, "bench/freshness_bench.py", "--sizes", "100", "1000"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    sizes = [line.split()[0] for line in done.stdout.splitlines()[1:]]
+    assert sizes == ["0", "100", "1000"]
