@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bridge.alignak import HostUpdate, host_feedback, plan_command, plan_event, plan_host_update
 from bridge.api_op5 import authenticate
-from bridge.appkeys import CLOCK, CONFIG, ENGINE_FILES, FRESHNESS
+from bridge.appkeys import CLOCK, CONFIG, ENGINE_FILES, FRESHNESS, METRICS
 from bridge.commands import command_text
 from bridge.errors import (
     BadRequestBody,
@@ -39,6 +39,7 @@ async def host_view(request: web.Request) -> web.Response:
                               status=await files.status(), now=int(request.app[CLOCK]()),
                               ignore_unknown_service=config.alignak.ignore_unknown_service)
     if update.issues:
+        request.app[METRICS].refused.labels("invalid").inc()
         return web.json_response({"_status": "ERR", "_result": [], "_issues": update.issues})
     await admit(request.app, principal, update.commands)
     await submit_commands(request.app, update.commands)
@@ -78,6 +79,7 @@ async def command_view(request: web.Request) -> web.Response:
         command = plan_command(document, engine=config.engine.kind, now=int(request.app[CLOCK]()),
                                author=principal.name)
     except (InvalidInput, UnknownCommand) as exc:
+        request.app[METRICS].refuse(exc)
         return web.json_response({"_status": "ERR", "_error": str(exc)})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
@@ -91,6 +93,7 @@ async def event_view(request: web.Request) -> web.Response:
     try:
         command = plan_event(document, now=int(request.app[CLOCK]()), author=principal.name)
     except InvalidInput as exc:
+        request.app[METRICS].refuse(exc)
         return web.json_response({"_status": "ERR", "_error": str(exc)})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])

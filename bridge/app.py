@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bridge import api_alignak, api_op5
-from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS
+from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS
 from bridge.auth import Authenticator
 from bridge.config import Config
 from bridge.delivery import CommandPipe, Delivery
 from bridge.freshness import FreshnessTable
+from bridge.metrics import Metrics
 from bridge.middlewares import error_middleware
 from bridge.monitor import FreshnessMonitor
 from bridge.objects import EngineFiles
@@ -24,24 +25,26 @@ from bridge.types import Clock
 log = logging.getLogger("naemon_bridge")
 
 
-def make_delivery(config: Config, clock: Clock = time.time) -> Delivery:
+def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) -> Delivery:
     spool = Spool(config.spool.directory, fsync=config.spool.fsync, clock=clock)
     return Delivery(CommandPipe(config.engine.command_file), spool, max_spool_bytes=config.spool.max_bytes,
-                    fsync_interval=config.spool.fsync_interval, clock=clock)
+                    fsync_interval=config.spool.fsync_interval, clock=clock, on_delivered=metrics.delivered.inc)
 
 
 def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     """The bridge as an aiohttp application: ``serve``, ``demo`` and the tests all build it here."""
+    metrics = Metrics()
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         middlewares=[error_middleware({"op5": api_op5.render_error, "alignak": api_alignak.render_error},
-                                      api_style)],
+                                      api_style, metrics)],
     )
+    app[METRICS] = metrics
     app[CONFIG] = config
     app[AUTH] = Authenticator(config.users, config.auth)
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = clock
-    delivery = make_delivery(config, clock)
+    delivery = make_delivery(config, metrics, clock)
     app[DELIVERY] = delivery
     fresh = config.freshness
     table = FreshnessTable(clock, rules=fresh.rules, default_threshold=fresh.default_threshold,
@@ -61,5 +64,9 @@ def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         await monitor.stop()
 
     app.cleanup_ctx.extend([delivery_context, freshness_context])
+    metrics.observe(spool_results=lambda: delivery.spool.pending_results,
+                    spool_bytes=lambda: delivery.spool.pending_bytes,
+                    engine_up=lambda: 1 if delivery.engine_reachable else 0,
+                    stale_objects=lambda: table.stale_count)
     setup_routes(app)
     return app

@@ -8,6 +8,7 @@ from bridge.auth import Authenticator
 from bridge.config import Config
 from bridge.delivery import Delivery
 from bridge.freshness import FreshnessTable
+from bridge.metrics import Metrics
 from bridge.objects import EngineFiles
 from bridge.types import Clock
 
@@ -16,4 +17,5 @@ AUTH = web.AppKey("auth", Authenticator)
 ENGINE_FILES = web.AppKey("engine_files", EngineFiles)
 DELIVERY = web.AppKey("delivery", Delivery)
 FRESHNESS = web.AppKey("freshness", FreshnessTable)
+METRICS = web.AppKey("metrics", Metrics)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")

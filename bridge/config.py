@@ -48,6 +48,9 @@ class ServerConfig:
     port: int = 8888
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     shutdown_timeout: float = 10.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     @property
     def listen(self) -> str:
@@ -244,8 +247,16 @@ def _server(section: _Section) -> ServerConfig:
     max_body = section.get("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
     if max_body < 1024:
         raise section.error("max_body_bytes", f"must be at least 1024, not {max_body}")
+    tls = {key: section.path(key) for key in ("tls_cert", "tls_key", "tls_client_ca")}
+    if bool(tls["tls_cert"]) != bool(tls["tls_key"]):
+        raise section.error("tls_key" if tls["tls_cert"] else "tls_cert", "tls_cert and tls_key go together")
+    if tls["tls_client_ca"] and not tls["tls_cert"]:
+        raise section.error("tls_client_ca", "needs tls_cert and tls_key (client certificates need TLS)")
+    for key, path in tls.items():
+        if path is not None and not path.is_file():
+            raise section.error(key, f"{path} is not a readable file")
     return ServerConfig(host=host, port=port, max_body_bytes=max_body,
-                        shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0))
+                        shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0), **tls)
 
 
 def _engine(section: _Section) -> EngineConfig:

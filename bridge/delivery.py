@@ -168,7 +168,8 @@ class Delivery:
     """Owns the pipe and the spool; see the module doc. Start with ``start()``, end with ``stop()``."""
 
     def __init__(self, pipe: CommandPipe, spool: Spool, *, max_spool_bytes: int, fsync_interval: float = 1.0,
-                 probe_interval: float = PROBE_INTERVAL, clock: Callable[[], float] = time.time) -> None:
+                 probe_interval: float = PROBE_INTERVAL, clock: Callable[[], float] = time.time,
+                 on_delivered: Callable[[int], object] = lambda count: None) -> None:
         self.pipe = pipe
         self.spool = spool
         self.max_spool_bytes = max_spool_bytes
@@ -176,6 +177,7 @@ class Delivery:
         self._fsync_interval = fsync_interval
         self._probe_interval = probe_interval
         self._clock = clock
+        self._on_delivered = on_delivered  # told how many lines reached the pipe (metrics)
         self._waiting: deque[_Waiting] = deque()
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -350,6 +352,7 @@ class Delivery:
                     self._set_backoff(_BACKOFF_BUSY)
                     return done
                 done += len(group)
+                self._on_delivered(len(group))
         except PipeUnavailable as exc:
             self._mark_down(exc.reason)
             self._set_backoff(_BACKOFF_DOWN)

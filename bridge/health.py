@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.appkeys import DELIVERY, FRESHNESS
+from bridge.appkeys import DELIVERY, FRESHNESS, METRICS
+from bridge.metrics import metrics_response
 
 # A spool this full makes the bridge report itself degraded, so a balancer can steer traffic elsewhere.
 DEGRADED_SPOOL_FILL = 0.9
@@ -21,3 +22,8 @@ async def health_view(request: web.Request) -> web.Response:
         "freshness": request.app[FRESHNESS].counts(),  # stale objects are the engine's news, not the bridge's fault
     }
     return web.json_response(body, status=503 if degraded else 200)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus exposition, no auth (it carries no secrets)."""
+    return metrics_response(request.app[METRICS])

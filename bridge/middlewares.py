@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from bridge.errors import BridgeError
+from bridge.metrics import Metrics
 
 log = logging.getLogger("naemon_bridge.http")
 
@@ -16,18 +17,25 @@ Renderer = Callable[[int, str, BridgeError | None], web.Response]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_middleware(renderers: Mapping[str, Renderer], style_of: Callable[[str], str]) -> Middleware:
-    """Map BridgeErrors and aiohttp's own HTTP errors (404, 405, 413 …) to the dialect ``style_of(path)`` names.
+def error_middleware(renderers: Mapping[str, Renderer], style_of: Callable[[str], str],
+                     metrics: Metrics) -> Middleware:
+    """Map BridgeErrors and aiohttp's own HTTP errors (404, 405, 413 …) to the dialect ``style_of(path)`` names,
+    and time every request.
 
     An unexpected exception is a bug: it is logged with its traceback and answered 500, nothing else leaks.
     """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        render = renderers[style_of(request.path)]
+        style = style_of(request.path)
+        with metrics.request_duration.labels(style).time():
+            return await _answer(request, handler, renderers[style])
+
+    async def _answer(request: web.Request, handler: Handler, render: Renderer) -> web.StreamResponse:
         try:
             return await handler(request)
         except BridgeError as exc:
+            metrics.refuse(exc)
             return render(0, str(exc), exc)
         except web.HTTPException as exc:
             if exc.status < 400:

@@ -9,6 +9,7 @@ from bridge import api_alignak, api_freshness, api_op5, health, openapi
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/health", health.health_view)
+    app.router.add_get("/metrics", health.metrics_view)
     app.router.add_get("/api/openapi.json", openapi.openapi_view)
     app.router.add_get("/api/command", api_op5.list_view)
     app.router.add_get("/api/command/{command}", api_op5.template_view)

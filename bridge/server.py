@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +22,23 @@ SHUTDOWN_TIMEOUT = 10.0
 def setup_logging(level: str) -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """HTTPS with modern defaults (TLS 1.2 or later); client certificates required when tls_client_ca is set."""
+    server = config.server
+    if server.tls_cert is None or server.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(server.tls_cert, server.tls_key)
+        if server.tls_client_ca is not None:
+            context.load_verify_locations(server.tls_client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(f"naemon-bridge: {config.source}: server.tls_cert/tls_key: cannot load: {exc}") from None
+    return context
 
 
 def warn_about(config: Config) -> None:
@@ -44,14 +62,16 @@ async def run(app: web.Application, config: Config, *,
     except OSError as exc:
         raise SystemExit(f"naemon-bridge: cannot start: {exc}") from None
     try:
-        site = web.TCPSite(runner, config.server.host, config.server.port)
+        context = tls_context(config)
+        site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
         try:
             await site.start()
         except OSError as exc:
             raise SystemExit(f"naemon-bridge: cannot listen on {config.server.listen}: {exc.strerror or exc}") \
                 from None
         host, port = runner.addresses[0][:2]
-        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if context is not None else "http"
+        url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
         log.info("listening on %s (engine: %s, command file %s)", url, config.engine.kind,
                  config.engine.command_file)
         if on_ready is not None:

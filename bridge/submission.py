@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from bridge import permissions
-from bridge.appkeys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS
+from bridge.appkeys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS
 from bridge.auth import Principal
 from bridge.commands import command_line
 from bridge.values import Command
@@ -32,4 +32,5 @@ async def submit_commands(app: web.Application, commands: Sequence[Command]) -> 
     lines = [command_line(command, engine).encode() for command in commands]
     if lines:
         await app[DELIVERY].submit(lines)
+    app[METRICS].accepted.inc(len(lines))
     app[FRESHNESS].record_commands(commands)

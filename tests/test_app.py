@@ -252,3 +252,32 @@ async def test_a_full_spool_answers_503_in_each_dialect_and_writes_nothing_parti
     assert body["_status"] == "ERR" and "spool is full" in body["_issues"][0]
     after = (await (await tiny_spool_client.get("/health")).json())["spool"]
     assert after["results"] == before["results"] and after["bytes"] == before["bytes"]
+
+
+async def test_metrics_count_what_was_sent(client: TestClient, reader: FifoReader) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert (await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(USER),
+                              json={"host_name": "web1", "status_code": 0})).status == 200
+    response = await client.patch("/host/web1", headers=creds(TOKEN), json={
+        "livestate": {"state": "up"}, "services": {"a": {"name": "http", "livestate": [{"state": "ok"},
+                                                                                     {"state": "warning"}]}}})
+    assert (await response.json())["_status"] == "OK"
+    assert (await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(USER),
+                              json={"host_name": "web1", "status_code": 9})).status == 400
+    assert (await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(("alice", "nope")),
+                              json={"host_name": "web1", "status_code": 0})).status == 401
+    await collect(reader, 4)
+    response = await client.get("/metrics")  # no auth
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(await response.text()) for s in family.samples}
+    assert samples[("naemon_bridge_results_accepted_total", ())] == 4  # results, not requests
+    assert samples[("naemon_bridge_results_delivered_total", ())] == 4
+    assert samples[("naemon_bridge_results_refused_total", (("reason", "invalid"),))] == 1
+    assert samples[("naemon_bridge_results_refused_total", (("reason", "unauthenticated"),))] == 1
+    assert samples[("naemon_bridge_engine_up", ())] == 1
+    assert samples[("naemon_bridge_spool_results", ())] == 0 and samples[("naemon_bridge_spool_bytes", ())] == 0
+    assert samples[("naemon_bridge_stale_objects", ())] == 0
+    assert samples[("naemon_bridge_request_duration_seconds_count", (("api", "op5"),))] == 3
+    assert samples[("naemon_bridge_request_duration_seconds_count", (("api", "alignak"),))] == 1

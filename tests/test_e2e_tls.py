@@ -1,0 +1,81 @@
+"""HTTPS: the daemon with a self-signed certificate made here; the op5 seed's `curl -k` and `submit -i` work,
+plain HTTP to the TLS port fails cleanly and leaves the daemon serving."""
+
+from __future__ import annotations
+
+import http.client
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge.sandbox import NagiosSandbox
+from tests.conftest import ROOT, USER, start_bridge
+from tests.helpers import read_status, wait_for
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_with_curl_k_and_submit_i(nagios: NagiosSandbox, tmp_path: Path,
+                                        certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    config = tmp_path / "bridge.toml"
+    config.write_text(f"""
+[server]
+listen = "127.0.0.1:0"
+tls_cert = "{cert}"
+tls_key = "{key}"
+[engine]
+kind = "nagios"
+command_file = "{nagios.command_file}"
+objects_cache = "{nagios.objects_cache}"
+[spool]
+directory = "{tmp_path / 'spool'}"
+[[users]]
+name = "{USER[0]}"
+password = "{USER[1]}"
+""")
+    bridge = start_bridge(config)
+    try:
+        url = bridge.wait_listening()
+        assert url.startswith("https://127.0.0.1:")
+        port = int(url.rsplit(":", 1)[1])
+        # op5's article: curl -k against a self-signed certificate.
+        done = subprocess.run(
+            ["curl", "-sk", "-u", f"{USER[0]}:{USER[1]}", "-H", "content-type: application/json", "-d",
+             '{"host_name":"seed-host","service_description":"Example service","status_code":"1",'
+             '"plugin_output":"over TLS"}', f"https://localhost:{port}/api/command/PROCESS_SERVICE_CHECK_RESULT"],
+            capture_output=True, text=True, timeout=30)
+        assert done.stdout == '{"result": "Successfully submitted PROCESS_SERVICE_CHECK_RESULT"}', done
+        wait_for(lambda: read_status(nagios.status_file)[("seed-host", "Example service")]["plugin_output"]
+                 == "over TLS", what="the TLS result in status.dat")
+        submit = [sys.executable, "-m", "bridge", "submit", "-M", "localhost", "-r", str(port), "-u", USER[0], "-p",
+                  USER[1], "-H", "seed-host", "-S", "Example service", "-s", "OK", "-m", "submitted -i"]
+        done = subprocess.run([*submit, "-i"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert (done.returncode, done.stdout.strip()) == (
+            0, 'OK - Service "Example service" on host "seed-host" was updated successfully')
+        done = subprocess.run(submit, capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 2 and "SSL certificate validation error" in done.stdout
+        done = subprocess.run([*submit[:4], "--url", f"https://localhost:{port}", *submit[8:]], capture_output=True,
+                              text=True, cwd=ROOT, env={"SSL_CERT_FILE": str(cert), "PATH": "/usr/bin:/bin"},
+                              timeout=60)
+        assert done.returncode == 0, done.stdout  # trusting the certificate verifies it
+
+        plain = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            plain.request("GET", "/health")
+            plain.getresponse().read()
+        plain.close()
+        done = subprocess.run(["curl", "-sk", f"https://127.0.0.1:{port}/health"], capture_output=True, text=True,
+                              timeout=30)
+        assert '"status": "ok"' in done.stdout  # still serving after the plain-HTTP attempt
+    finally:
+        assert bridge.stop() == 0
