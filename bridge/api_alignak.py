@@ -33,7 +33,7 @@ async def host_view(request: web.Request) -> web.Response:
     document = await _document(request)
     if not document:
         return web.json_response({"_status": "ERR", "_error": "You must send parameters on this endpoint."})
-    config = request.app[CONFIG]
+    config = request.app[CONFIG].current
     files = request.app[ENGINE_FILES]
     update = plan_host_update(document, request.match_info.get("host_name"), known=await files.objects(),
                               status=await files.status(), now=int(request.app[CLOCK]()),
@@ -61,7 +61,7 @@ async def host_get_view(request: web.Request) -> web.Response:
 
 def _add_freshness(app: web.Application, update: HostUpdate) -> None:
     """The freshness fields of ``_feedback``, as the bridge's table has them once the update is applied."""
-    table, config = app[FRESHNESS], app[CONFIG].freshness
+    table, config = app[FRESHNESS], app[CONFIG].current.freshness
     update.feedback.update(freshness_feedback(table.entry(update.host_name, None), config.stale_host_state))
     services = update.feedback.get("services")
     if isinstance(services, dict):
@@ -74,7 +74,7 @@ async def command_view(request: web.Request) -> web.Response:
     """``POST /command``: any external command, under the same table and permissions as op5's API."""
     principal = await authenticate(request)
     document = await _document(request)
-    config = request.app[CONFIG]
+    config = request.app[CONFIG].current
     try:
         command = plan_command(document, engine=config.engine.kind, now=int(request.app[CLOCK]()),
                                author=principal.name)

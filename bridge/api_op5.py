@@ -38,7 +38,7 @@ async def authenticate(request: web.Request) -> Principal:
 
 async def command_view(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    engine = request.app[CONFIG].engine.kind
+    engine = request.app[CONFIG].current.engine.kind
     spec = find_command(request.match_info["command"].upper(), engine)
     permissions.check_command(principal.name, principal.grants, spec)
     params = await _parameters(request)
@@ -91,7 +91,7 @@ def _batch_result(index: int, item: object, now: int, author: str) -> Command:
 async def list_view(request: web.Request) -> web.Response:
     """``GET /api/command``: the commands this user may run on the configured engine."""
     principal = await authenticate(request)
-    engine = request.app[CONFIG].engine.kind
+    engine = request.app[CONFIG].current.engine.kind
     names = [spec for spec in COMMANDS.values()
              if principal.grants.may_run(spec) and (not spec.naemon_only or engine.value == "naemon")]
     return web.json_response({"commands": [{"name": s.name, "target": s.target.value} for s in names]})
@@ -100,7 +100,7 @@ async def list_view(request: web.Request) -> web.Response:
 async def template_view(request: web.Request) -> web.Response:
     """``GET /api/command/<COMMAND>``: its parameters, types, which are required, and the defaults."""
     principal = await authenticate(request)
-    spec = find_command(request.match_info["command"].upper(), request.app[CONFIG].engine.kind)
+    spec = find_command(request.match_info["command"].upper(), request.app[CONFIG].current.engine.kind)
     return web.json_response({**command_template(spec), "permitted": principal.grants.may_run(spec)})
 
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bridge import api_alignak, api_op5
-from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS
+from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS, MONITOR
 from bridge.auth import Authenticator
-from bridge.config import Config
+from bridge.config import Config, LiveConfig
 from bridge.delivery import CommandPipe, Delivery
 from bridge.freshness import FreshnessTable
 from bridge.metrics import Metrics
@@ -40,7 +40,7 @@ def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
                                       api_style, metrics)],
     )
     app[METRICS] = metrics
-    app[CONFIG] = config
+    app[CONFIG] = LiveConfig(config)
     app[AUTH] = Authenticator(config.users, config.auth)
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = clock
@@ -52,6 +52,7 @@ def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     app[FRESHNESS] = table
     monitor = FreshnessMonitor(table, fresh, app[ENGINE_FILES], delivery, config.engine.kind,
                                config.spool.directory)
+    app[MONITOR] = monitor
 
     async def delivery_context(_: web.Application) -> AsyncIterator[None]:
         await delivery.start()

@@ -5,17 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.auth import Authenticator
-from bridge.config import Config
+from bridge.config import LiveConfig
 from bridge.delivery import Delivery
 from bridge.freshness import FreshnessTable
 from bridge.metrics import Metrics
+from bridge.monitor import FreshnessMonitor
 from bridge.objects import EngineFiles
 from bridge.types import Clock
 
-CONFIG = web.AppKey("config", Config)
+CONFIG = web.AppKey("config", LiveConfig)
 AUTH = web.AppKey("auth", Authenticator)
 ENGINE_FILES = web.AppKey("engine_files", EngineFiles)
 DELIVERY = web.AppKey("delivery", Delivery)
 FRESHNESS = web.AppKey("freshness", FreshnessTable)
 METRICS = web.AppKey("metrics", Metrics)
+MONITOR = web.AppKey("monitor", FreshnessMonitor)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")

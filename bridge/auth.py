@@ -84,9 +84,14 @@ class LoginThrottle:
 class Authenticator:
     def __init__(self, users: Sequence[User], limits: AuthConfig | None = None) -> None:
         limits = limits or AuthConfig()
+        self.throttle = LoginThrottle(limits.max_failures, limits.failure_window)
+        self.update(users, limits)
+
+    def update(self, users: Sequence[User], limits: AuthConfig) -> None:
+        """New users and limits (a reload); failed-login counts carry over, verified credentials do not."""
         self._by_name = {u.name: u for u in users if u.token is None}
         self._tokens = [u for u in users if u.token is not None]
-        self.throttle = LoginThrottle(limits.max_failures, limits.failure_window)
+        self.throttle.max_failures, self.throttle.window = limits.max_failures, limits.failure_window
         # Verified (login, password) digests: a slow hash is computed once per credential, not per request.
         self._verified: set[bytes] = set()
 

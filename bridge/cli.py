@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the daemon in the foreground",
         description="Run the bridge in the foreground, logging to stderr. SIGTERM or SIGINT stops it: requests "
-                    "in flight finish, queued lines are written to the engine's pipe or the spool.")
+                    "in flight finish, queued lines are written to the engine's pipe or the spool. SIGHUP re-reads "
+                    "the config; a config with errors keeps the running one. Under systemd (Type=notify) it "
+                    "reports READY=1, STATUS=, WATCHDOG=1 and STOPPING=1.")
     serve.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
                        help=f"the TOML config file (default: {DEFAULT_CONFIG_PATH})")
 
@@ -63,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from bridge.app import make_app
+    from bridge.reload import reload_config
     from bridge.server import run, setup_logging, warn_about
 
     try:
@@ -72,7 +75,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     setup_logging(config.log.level)
     warn_about(config)
-    asyncio.run(run(make_app(config), config))
+    app = make_app(config)
+    asyncio.run(run(app, config, reload=lambda: reload_config(app, args.config)))
     return 0
 
 

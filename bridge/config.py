@@ -131,6 +131,13 @@ class Config:
     users: tuple[User, ...] = ()
 
 
+class LiveConfig:
+    """The running config. A reload (SIGHUP) replaces ``current`` whole; a request reads it once."""
+
+    def __init__(self, config: Config) -> None:
+        self.current = config
+
+
 class _Section:
     """Reads one TOML table, so each error can name ``[section] key`` and unknown keys are refused."""
 

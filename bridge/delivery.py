@@ -75,6 +75,12 @@ class CommandPipe:
             self._fd, self._inode, self._checked_at = fd, info.st_ino, now
         return self._fd
 
+    def retarget(self, path: Path) -> None:
+        """Write to another FIFO from the next write on (a reload changed engine.command_file)."""
+        if Path(path) != self.path:
+            self.close()
+            self.path = Path(path)
+
     def probe(self) -> str | None:
         """Whether the engine reads its pipe now: None if it does, else why not.
 
@@ -223,6 +229,12 @@ class Delivery:
         self._wakeup.set()
         # Shielded: a client that hangs up does not cancel the delivery of what it sent.
         await asyncio.shield(future)
+
+    def configure(self, *, max_spool_bytes: int, fsync: FsyncPolicy, fsync_interval: float) -> None:
+        """New spool limits and fsync policy (a reload); applies to the next append."""
+        self.max_spool_bytes = max_spool_bytes
+        self.spool.fsync = fsync
+        self._fsync_interval = fsync_interval
 
     def health(self) -> DeliveryHealth:
         oldest = self.spool.oldest_appended_at

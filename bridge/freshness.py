@@ -114,6 +114,12 @@ class FreshnessTable:
         self._heap: list[tuple[float, Key]] = []
         self.stale_count = 0
 
+    def configure(self, *, rules: Sequence[FreshnessRule], default_threshold: int | None, submit_stale: bool,
+                  interval_length: int) -> None:
+        """New settings (a reload); thresholds are recomputed at the next ``apply_engine``."""
+        self.rules, self.default_threshold = tuple(rules), default_threshold
+        self.submit_stale, self.interval_length = submit_stale, interval_length
+
     def __len__(self) -> int:
         return len(self._entries)
 

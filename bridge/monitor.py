@@ -48,6 +48,13 @@ class FreshnessMonitor:
         self._seen_objects: object = None
         self._seen_globals: tuple[str | None, str | None] | None = None
 
+    def update(self, config: FreshnessConfig, engine: EngineKind) -> None:
+        """New freshness settings (a reload): the next sweep recomputes every threshold."""
+        self.config, self.engine = config, engine
+        self.table.configure(rules=config.rules, default_threshold=config.default_threshold,
+                             submit_stale=config.submit_stale, interval_length=config.interval_length)
+        self._seen_objects = self._seen_globals = None
+
     async def start(self) -> None:
         try:
             data = await asyncio.to_thread(lambda: json.loads(self.path.read_text()))

@@ -236,8 +236,16 @@ class EngineFiles:
     """The engine's objects cache and status file, each optional, each re-read when it changes."""
 
     def __init__(self, objects_cache: Path | None, status_file: Path | None) -> None:
-        self._objects = WatchedFile(objects_cache, parse_objects_cache) if objects_cache else None
-        self._status = WatchedFile(status_file, parse_status) if status_file else None
+        self._objects: WatchedFile[KnownObjects] | None = None
+        self._status: WatchedFile[EngineStatus] | None = None
+        self.update(objects_cache, status_file)
+
+    def update(self, objects_cache: Path | None, status_file: Path | None) -> None:
+        """Follow other paths (a reload); a path that stays keeps its parsed file."""
+        if objects_cache != (self._objects.path if self._objects else None):
+            self._objects = WatchedFile(objects_cache, parse_objects_cache) if objects_cache else None
+        if status_file != (self._status.path if self._status else None):
+            self._status = WatchedFile(status_file, parse_status) if status_file else None
 
     async def objects(self) -> KnownObjects | None:
         return await self._objects.get() if self._objects else None

@@ -95,4 +95,4 @@ def openapi_document(engine: EngineKind) -> dict[str, Any]:
 
 
 async def openapi_view(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[CONFIG].engine.kind))
+    return web.json_response(openapi_document(request.app[CONFIG].current.engine.kind))

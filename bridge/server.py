@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bridge.appkeys import DELIVERY
 from bridge.config import Config
+from bridge.systemd import Notifier
 
 log = logging.getLogger("naemon_bridge")
 
-# Seconds that in-flight requests get to finish after SIGTERM before their connections are closed.
-SHUTDOWN_TIMEOUT = 10.0
 
 
 def setup_logging(level: str) -> None:
@@ -53,14 +53,38 @@ def warn_about(config: Config) -> None:
         log.info("engine.objects_cache is not set: host and service names are not checked before writing")
 
 
+def status_line(app: web.Application) -> str:
+    """One line for systemd's STATUS=: is the engine reading, what waits in the spool."""
+    health = app[DELIVERY].health()
+    engine = "engine reading its pipe" if health.engine_reachable else "ENGINE NOT READING its pipe"
+    return f"{engine}; spool: {health.spool_results} results, {health.spool_bytes} bytes"
+
+
+async def _report(app: web.Application, notifier: Notifier) -> None:
+    """WATCHDOG=1 from the event loop itself at half of WATCHDOG_USEC (a wedged loop stops the pings and systemd
+    restarts the bridge), with the queue state as STATUS=; without a watchdog, only STATUS= every 5 s."""
+    interval = notifier.watchdog_interval or 5.0
+    while True:
+        await asyncio.sleep(interval)
+        if notifier.watchdog_interval:
+            notifier.watchdog(status_line(app))
+        else:
+            notifier.status(status_line(app))
+
+
 async def run(app: web.Application, config: Config, *,
-              on_ready: Callable[[str], Awaitable[None] | None] | None = None) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT; ``on_ready`` gets the URL once the socket listens."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+              on_ready: Callable[[str], Awaitable[None] | None] | None = None,
+              notifier: Notifier | None = None, reload: Callable[[], Awaitable[object]] | None = None) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT; ``on_ready`` gets the URL once the socket listens and the engine's
+    pipe has been probed (systemd hears READY=1 then). SIGHUP runs ``reload``."""
+    notifier = notifier or Notifier()
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=config.server.shutdown_timeout)
     try:
         await runner.setup()  # opens the spool and probes the engine's pipe
     except OSError as exc:
         raise SystemExit(f"naemon-bridge: cannot start: {exc}") from None
+    reporter: asyncio.Task[None] | None = None
     try:
         context = tls_context(config)
         site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
@@ -74,16 +98,36 @@ async def run(app: web.Application, config: Config, *,
         url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
         log.info("listening on %s (engine: %s, command file %s)", url, config.engine.kind,
                  config.engine.command_file)
-        if on_ready is not None:
-            maybe = on_ready(url)
-            if maybe is not None:
-                await maybe
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        reloads: set[asyncio.Task[None]] = set()
+        if reload is not None:
+            async def reloading() -> None:
+                notifier.notify("RELOADING=1", "STATUS=reloading the config")
+                await reload()
+                notifier.ready(f"listening on {url}; {status_line(app)}")
+
+            def on_hangup() -> None:
+                task = asyncio.create_task(reloading(), name="naemon-bridge reload")
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
+        notifier.ready(f"listening on {url}; {status_line(app)}")
+        if notifier.enabled:
+            reporter = asyncio.create_task(_report(app, notifier), name="naemon-bridge systemd status")
+        if on_ready is not None:
+            maybe = on_ready(url)
+            if maybe is not None:
+                await maybe
         await stop.wait()
         log.info("stopping: finishing requests in flight, then delivering or spooling what is queued")
+        notifier.stopping()
     finally:
+        if reporter is not None:
+            reporter.cancel()
         await runner.cleanup()
+        notifier.close()
     log.info("stopped")

@@ -28,7 +28,7 @@ async def admit(app: web.Application, principal: Principal, commands: Sequence[C
 async def submit_commands(app: web.Application, commands: Sequence[Command]) -> None:
     """Render the lines for the configured engine (all of them first: a line the engine cannot take refuses the
     request before anything is written), hand them to the delivery task, then note the check results."""
-    engine = app[CONFIG].engine.kind
+    engine = app[CONFIG].current.engine.kind
     lines = [command_line(command, engine).encode() for command in commands]
     if lines:
         await app[DELIVERY].submit(lines)

@@ -33,6 +33,7 @@ E2E_HOSTS = [
     SandboxHost("cmd-host", (SandboxService("svc", variables={"OWNER": "ops"}),)),
     SandboxHost("client-host", (SandboxService("backup"),)),
     SandboxHost("send-host", (SandboxService("svc"),)),
+    SandboxHost("reload-host", (SandboxService("svc"),)),
     SandboxHost("fresh-host", (SandboxService("svc"),
                                SandboxService("engine-svc", check_freshness=True, freshness_threshold=3))),
     # The Alignak seed document's host, with the custom variables it sets already defined.

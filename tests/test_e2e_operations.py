@@ -1,0 +1,155 @@
+"""Operating it: systemd's notify protocol on a socket of the test's own, the unit file, and live reload
+(SIGHUP) with traffic flowing — the daemon as a subprocess, a real Nagios 4."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from bridge.sandbox import NagiosSandbox
+from bridge.systemd import Notifier
+from tests.conftest import ROOT, start_bridge
+from tests.helpers import http, wait_for
+
+
+def bridge_toml(nagios: NagiosSandbox, tmp_path: Path, users: str) -> str:
+    return f"""
+[server]
+listen = "127.0.0.1:0"
+[engine]
+kind = "nagios"
+command_file = "{nagios.command_file}"
+objects_cache = "{nagios.objects_cache}"
+[spool]
+directory = "{tmp_path / 'spool'}"
+{users}
+"""
+
+
+def test_systemd_hears_ready_watchdog_and_stopping_in_order(nagios: NagiosSandbox, tmp_path: Path) -> None:
+    address = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(20)
+    config = tmp_path / "bridge.toml"
+    config.write_text(bridge_toml(nagios, tmp_path, '[[users]]\nname = "u"\npassword = "p"\n'))
+    os.environ.update(NOTIFY_SOCKET=address, WATCHDOG_USEC="200000")
+    try:
+        bridge = start_bridge(config)
+    finally:
+        del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"]
+    try:
+        messages: list[str] = []
+
+        def next_message() -> str:
+            message = listener.recv(4096).decode()
+            messages.append(message)
+            return message
+
+        ready = next_message()
+        assert ready.startswith("READY=1\nSTATUS=listening on http://127.0.0.1:"), ready
+        assert "engine reading its pipe" in ready
+        bridge.wait_listening()
+        watchdogs = [next_message() for _ in range(3)]  # every 0.1 s: half of WATCHDOG_USEC
+        assert all(m.startswith("WATCHDOG=1\nSTATUS=engine reading its pipe; spool: 0 results") for m in watchdogs)
+        bridge.process.send_signal(signal.SIGTERM)
+        while not next_message().startswith("STOPPING=1"):
+            pass
+        assert bridge.process.wait(20) == 0
+        kinds = [m.split("\n", 1)[0] for m in messages]
+        assert kinds[0] == "READY=1" and kinds[-1] == "STOPPING=1" and set(kinds[1:-1]) == {"WATCHDOG=1"}
+    finally:
+        bridge.stop()
+        listener.close()
+
+
+def test_the_watchdog_is_for_the_main_process_only() -> None:
+    assert Notifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "30000000"}).watchdog_interval == 15.0
+    assert Notifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}).watchdog_interval \
+        is None
+    assert Notifier({}).enabled is False
+
+
+def test_the_unit_file_verifies(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    unit = (ROOT / "systemd" / "naemon-bridge.service").read_text()
+    # verify checks that the executable exists: point it at this machine's console script (or a stand-in).
+    executable = shutil.which("naemon-bridge") or "/bin/true"
+    unit_path = tmp_path / "naemon-bridge.service"
+    unit_path.write_text(unit.replace("/usr/local/bin/naemon-bridge", executable))
+    done = subprocess.run([analyze, "verify", str(unit_path)], capture_output=True, text=True, timeout=60)
+    problems = [line for line in (done.stdout + done.stderr).splitlines()
+                if line.strip() and "naemon-bridge.service" in line]
+    assert done.returncode == 0 and problems == [], done.stdout + done.stderr
+    for option in ("Type=notify", "WatchdogSec=", "ExecReload=", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                   "ReadWritePaths="):
+        assert option in unit
+
+
+def test_reload_applies_new_passwords_and_permissions_without_losing_results(nagios: NagiosSandbox,
+                                                                             tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    steady = '[[users]]\nname = "steady"\npassword = "s"\n'
+    config.write_text(bridge_toml(nagios, tmp_path, steady + '[[users]]\nname = "alice"\npassword = "old"\n'))
+    bridge = start_bridge(config)
+    url = bridge.wait_listening()
+    host_result = {"host_name": "reload-host", "status_code": 0, "plugin_output": "x"}
+
+    def post(user: tuple[str, str], params: dict) -> int:
+        return http("POST", f"{url}/api/command/PROCESS_HOST_CHECK_RESULT", params, auth=user)[0]
+
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        for i in range(100_000):
+            if stop.is_set():
+                return
+            output = f"during reload {i}"
+            if post(("steady", "s"), {**host_result, "plugin_output": output}) == 200:
+                acknowledged.append(output)
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        assert post(("alice", "old"), host_result) == 200
+        config.write_text(bridge_toml(nagios, tmp_path, steady + '[[users]]\nname = "alice"\npassword = "new"\n'
+                                      'commands = ["PROCESS_SERVICE_CHECK_RESULT"]\n'))
+        bridge.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded" in bridge.log_text(), what="the reload")
+        assert post(("alice", "old"), host_result) == 401  # the old password is gone
+        status, body = http("POST", f"{url}/api/command/PROCESS_HOST_CHECK_RESULT", host_result,
+                            auth=("alice", "new"))
+        assert status == 401 and body["error"] == "Permission denied"  # the new permissions apply
+        status, _ = http("POST", f"{url}/api/command/PROCESS_SERVICE_CHECK_RESULT",
+                         {"host_name": "reload-host", "service_description": "svc", "status_code": 0},
+                         auth=("alice", "new"))
+        assert status == 200
+
+        config.write_text(bridge_toml(nagios, tmp_path, steady) + '[server]\nlisten = "127.0.0.1:1"\n')
+        bridge.process.send_signal(signal.SIGHUP)  # a broken config: [server] twice
+        wait_for(lambda: "reload failed" in bridge.log_text(), what="the failed reload to be logged")
+        assert str(config) in bridge.log_text().split("reload failed", 1)[1].splitlines()[0]
+        assert post(("alice", "new"), {**host_result, "host_name": "reload-host"}) == 401  # still the last good
+        stop.set()
+        sender.join()
+    finally:
+        stop.set()
+        sender.join()
+        assert bridge.stop() == 0
+    assert len(acknowledged) > 10
+    wait_for(lambda: all(f"reload-host;0;{o}" in "\n".join(nagios.log_lines()) for o in acknowledged[-3:]),
+             what="the last results sent during the reloads")
+    log = "\n".join(nagios.log_lines())
+    missing = [output for output in acknowledged if f"PROCESS_HOST_CHECK_RESULT;reload-host;0;{output}\n" not in
+               log + "\n"]
+    assert missing == []
