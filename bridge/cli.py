@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import socket
 import sys
 from collections.abc import Sequence
 
 from bridge import __version__
-from bridge.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_listen
+from bridge.config import DEFAULT_CONFIG_PATH, Config, ConfigError, LogConfig, load_config, parse_listen
 
 _DESCRIPTION = """\
 Accept passive check results and other external commands over HTTP (op5 Monitor's POST /api/command/<COMMAND>
@@ -30,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
                     "reports READY=1, STATUS=, WATCHDOG=1 and STOPPING=1.")
     serve.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
                        help=f"the TOML config file (default: {DEFAULT_CONFIG_PATH})")
+    serve.add_argument("--daemon", action="store_true",
+                       help="detach from the terminal (classic daemon; needs --pidfile). Logs go to [log] target; "
+                            "\"stderr\" becomes syslog. Not needed under systemd.")
+    serve.add_argument("--pidfile", metavar="PATH",
+                       help="write the pid here, locked: a second instance on the same pidfile refuses to start; "
+                            "removed at exit")
 
     check = commands.add_parser(
         "check-config", help="validate a config file and exit",
@@ -63,20 +70,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from bridge.app import make_app
-    from bridge.reload import reload_config
-    from bridge.server import run, setup_logging, warn_about
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import replace
+    from pathlib import Path
 
+    from bridge.daemonize import bind, claim_pidfile, daemon_context, drop_privileges
+
+    if args.daemon and not args.pidfile:
+        parser.error("--daemon needs --pidfile PATH")
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"naemon-bridge: {exc}", file=sys.stderr)
         return 1
-    setup_logging(config.log.level)
+    lock = claim_pidfile(Path(args.pidfile)) if args.pidfile else None  # before detaching: errors are seen
+    sock = bind(config.server)
+    # Import what the daemon runs while still privileged: the new user may not be able to read every folder.
+    import concurrent.futures.thread  # noqa: F401  (asyncio.to_thread's pool, imported lazily otherwise)
+
+    import bridge.app  # noqa: F401
+    import bridge.reload  # noqa: F401
+    import bridge.server  # noqa: F401
+
+    drop_privileges(config.server.user, config.server.group)
+    log_config = config.log
+    if not args.daemon:
+        if lock is not None:
+            lock.acquire()
+        try:
+            return _serve_forever(args, config, log_config, sock)
+        finally:
+            if lock is not None:
+                lock.release()
+    if log_config.target == "stderr":
+        print("naemon-bridge: --daemon: logging to syslog (set [log] target to choose)", file=sys.stderr)
+        log_config = replace(log_config, target="syslog")
+    if log_config.target == "file" and log_config.file is not None:
+        try:
+            log_config.file.open("a").close()
+        except OSError as exc:
+            print(f"naemon-bridge: cannot open the log file {log_config.file}: {exc.strerror}", file=sys.stderr)
+            return 1
+    assert lock is not None
+    with daemon_context(lock, [sock.fileno()]):
+        return _serve_forever(args, config, log_config, sock)
+
+
+def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConfig, sock: socket.socket) -> int:
+    from bridge.app import make_app
+    from bridge.reload import reload_config
+    from bridge.server import run, setup_logging, warn_about
+
+    log_file = setup_logging(log_config)
     warn_about(config)
     app = make_app(config)
-    asyncio.run(run(app, config, reload=lambda: reload_config(app, args.config)))
+    asyncio.run(run(app, config, reload=lambda: reload_config(app, args.config), sock=sock,
+                    on_usr1=log_file.reopen if log_file else None))
     return 0
 
 
@@ -127,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return _serve(args)
+        return _serve(args, parser)
     if args.command == "check-config":
         return _check_config(args)
     if args.command == "demo":

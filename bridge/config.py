@@ -30,6 +30,7 @@ _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_TARGETS = ("stderr", "syslog", "file")
 
 
 class ConfigError(Exception):
@@ -51,6 +52,8 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    user: str | None = None
+    group: str | None = None
 
     @property
     def listen(self) -> str:
@@ -92,6 +95,8 @@ class FreshnessConfig:
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
+    target: str = "stderr"  # "stderr", "syslog" or "file"
+    file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +219,14 @@ class _Section:
             raise self.error(unknown[0], "unknown key")
 
 
+def _log(section: _Section) -> LogConfig:
+    target = section.choice("target", LOG_TARGETS, "stderr")
+    file = section.path("file")
+    if target == "file" and file is None:
+        raise section.error("file", 'is required with target = "file"')
+    return LogConfig(level=section.choice("level", LOG_LEVELS, "info"), target=target, file=file)
+
+
 def _freshness(section: _Section) -> FreshnessConfig:
     default = section.get("default_threshold", int)
     if default is not None and default < 1:
@@ -263,7 +276,8 @@ def _server(section: _Section) -> ServerConfig:
         if path is not None and not path.is_file():
             raise section.error(key, f"{path} is not a readable file")
     return ServerConfig(host=host, port=port, max_body_bytes=max_body,
-                        shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0), **tls)
+                        shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0),
+                        user=section.text("user"), group=section.text("group"), **tls)
 
 
 def _engine(section: _Section) -> EngineConfig:
@@ -343,7 +357,7 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
             fsync_interval=s.number("fsync_interval", 1.0, low=0.01),
             max_bytes=s.size("max_bytes", DEFAULT_SPOOL_MAX_BYTES, low=MIN_SPOOL_MAX_BYTES)),
         "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
-        "log": lambda s: LogConfig(level=s.choice("level", LOG_LEVELS, "info")),
+        "log": _log,
         "freshness": _freshness,
         "auth": lambda s: AuthConfig(max_failures=int(s.number("max_failures", 10, low=1)),
                                      failure_window=s.number("failure_window", 60.0, low=1.0)),

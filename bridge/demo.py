@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from bridge.app import make_app
-from bridge.config import Config, EngineConfig, ServerConfig, SpoolConfig, User
+from bridge.config import Config, EngineConfig, LogConfig, ServerConfig, SpoolConfig, User
 from bridge.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary
 from bridge.server import run, setup_logging
 from bridge.values import EngineKind
@@ -106,7 +106,7 @@ def demo_config(directory: Path, listen: tuple[str, int], sandbox: NagiosSandbox
 
 
 def run_demo(listen: tuple[str, int], use_nagios: bool = True) -> int:
-    setup_logging("info")
+    setup_logging(LogConfig())
     directory = Path(tempfile.mkdtemp(prefix="naemon-bridge-demo-"))
     sandbox: NagiosSandbox | None = None
     try:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.handlers
+import os
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,16 +15,51 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bridge.appkeys import DELIVERY
-from bridge.config import Config
+from bridge.config import Config, LogConfig
 from bridge.systemd import Notifier
 
 log = logging.getLogger("naemon_bridge")
 
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(stream=sys.stderr, level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+class ReopenableFileHandler(logging.FileHandler):
+    """A log file that SIGUSR1 reopens, so logrotate can move it away (its ``postrotate`` sends the signal)."""
+
+    def reopen(self) -> None:
+        self.acquire()
+        try:
+            if self.stream is not None:
+                self.stream.close()
+                self.stream = None  # FileHandler opens it again at the next record
+        finally:
+            self.release()
+
+
+def setup_logging(log: LogConfig) -> ReopenableFileHandler | None:
+    """Log to stderr, syslog (facility daemon) or a file; returns the file handler so SIGUSR1 can reopen it."""
+    handler: logging.Handler
+    file_handler = None
+    if log.target == "syslog":
+        try:
+            handler = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+        except OSError as exc:
+            raise SystemExit(f"naemon-bridge: cannot log to syslog (/dev/log): {exc.strerror or exc}") from None
+        handler.setFormatter(logging.Formatter(f"naemon-bridge[{os.getpid()}]: %(levelname)s %(name)s: %(message)s"))
+    elif log.target == "file" and log.file is not None:
+        try:
+            handler = file_handler = ReopenableFileHandler(log.file)
+        except OSError as exc:
+            raise SystemExit(f"naemon-bridge: cannot open the log file {log.file}: {exc.strerror or exc}") from None
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(log.level.upper())
+    return file_handler
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
@@ -74,9 +112,11 @@ async def _report(app: web.Application, notifier: Notifier) -> None:
 
 async def run(app: web.Application, config: Config, *,
               on_ready: Callable[[str], Awaitable[None] | None] | None = None,
-              notifier: Notifier | None = None, reload: Callable[[], Awaitable[object]] | None = None) -> None:
+              notifier: Notifier | None = None, reload: Callable[[], Awaitable[object]] | None = None,
+              sock: socket.socket | None = None, on_usr1: Callable[[], None] | None = None) -> None:
     """Serve ``app`` until SIGTERM or SIGINT; ``on_ready`` gets the URL once the socket listens and the engine's
-    pipe has been probed (systemd hears READY=1 then). SIGHUP runs ``reload``."""
+    pipe has been probed (systemd hears READY=1 then). SIGHUP runs ``reload``, SIGUSR1 ``on_usr1``. ``sock`` is a
+    socket bound beforehand (daemon mode binds before detaching and dropping privileges)."""
     notifier = notifier or Notifier()
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=config.server.shutdown_timeout)
@@ -87,7 +127,8 @@ async def run(app: web.Application, config: Config, *,
     reporter: asyncio.Task[None] | None = None
     try:
         context = tls_context(config)
-        site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
+        site: web.BaseSite = web.SockSite(runner, sock, ssl_context=context) if sock is not None else \
+            web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
         try:
             await site.start()
         except OSError as exc:
@@ -102,6 +143,8 @@ async def run(app: web.Application, config: Config, *,
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        if on_usr1 is not None:
+            loop.add_signal_handler(signal.SIGUSR1, on_usr1)
         reloads: set[asyncio.Task[None]] = set()
         if reload is not None:
             async def reloading() -> None:
