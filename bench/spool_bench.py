@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.delivery import CommandPipe, Delivery  # noqa: E402
+from bridge.delivery import Delivery  # noqa: E402
 from bridge.spool import FsyncPolicy, Spool  # noqa: E402
+from bridge.transport import FifoTransport  # noqa: E402
 
 LINE = b"[1700000000] PROCESS_SERVICE_CHECK_RESULT;host-0001;service-01;0;OK - all fine|time=0.01s;1;2"
 
@@ -52,7 +53,7 @@ async def run_case(directory: Path, policy: FsyncPolicy, engine_reads: bool, res
     os.mkfifo(fifo)
     stop = asyncio.Event()
     reader = asyncio.create_task(drain_fifo(fifo, stop)) if engine_reads else None
-    delivery = Delivery(CommandPipe(fifo), Spool(directory / "spool", fsync=policy), max_spool_bytes=1 << 34)
+    delivery = Delivery(FifoTransport(fifo), Spool(directory / "spool", fsync=policy), max_spool_bytes=1 << 34)
     await delivery.start()
     latencies: list[float] = []
     per_worker = results // concurrency

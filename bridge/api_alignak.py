@@ -17,6 +17,7 @@ from bridge.commands import command_text
 from bridge.errors import (
     BadRequestBody,
     BridgeError,
+    EngineRefused,
     EngineUnavailable,
     InvalidInput,
     NotAuthenticated,
@@ -135,4 +136,5 @@ def render_error(status: int, message: str, error: BridgeError | None) -> web.Re
         headers["Retry-After"] = "5"
     elif error is not None:
         status = 200  # Alignak reports bad content with HTTP 200 and _status ERR
-    return web.json_response({"_status": "ERR", "_issues": [message]}, status=status or 500, headers=headers)
+    issues = error.reasons if isinstance(error, EngineRefused) else [message]
+    return web.json_response({"_status": "ERR", "_issues": issues}, status=status or 500, headers=headers)

@@ -17,6 +17,7 @@ from bridge.commands import command_from_params, defaults, find_command, paramet
 from bridge.errors import (
     BadRequestBody,
     BridgeError,
+    EngineRefused,
     EngineUnavailable,
     InvalidInput,
     NotAuthenticated,
@@ -159,6 +160,8 @@ def render_error(status: int, message: str, error: BridgeError | None) -> web.Re
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, UnknownCommand):
         status, short = 404, "Unknown command"
+    elif isinstance(error, EngineRefused):
+        status, short = 400, "Refused by the engine"
     elif isinstance(error, EngineUnavailable):
         status, short = 503, "Engine unavailable"
         headers["Retry-After"] = "5"

@@ -12,7 +12,7 @@ from bridge import api_alignak, api_op5
 from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS, MONITOR
 from bridge.auth import Authenticator
 from bridge.config import Config, LiveConfig
-from bridge.delivery import CommandPipe, Delivery
+from bridge.delivery import Delivery
 from bridge.freshness import FreshnessTable
 from bridge.metrics import Metrics
 from bridge.middlewares import error_middleware
@@ -20,6 +20,7 @@ from bridge.monitor import FreshnessMonitor
 from bridge.objects import EngineFiles
 from bridge.routes import api_style, setup_routes
 from bridge.spool import Spool
+from bridge.transport import FifoTransport, QueryTransport, Transport
 from bridge.types import Clock
 
 log = logging.getLogger("naemon_bridge")
@@ -27,7 +28,10 @@ log = logging.getLogger("naemon_bridge")
 
 def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) -> Delivery:
     spool = Spool(config.spool.directory, fsync=config.spool.fsync, clock=clock)
-    return Delivery(CommandPipe(config.engine.command_file), spool, max_spool_bytes=config.spool.max_bytes,
+    engine = config.engine
+    transport: Transport = QueryTransport(engine.query_socket, engine.query_connections) \
+        if engine.query_socket is not None else FifoTransport(engine.command_file)
+    return Delivery(transport, spool, max_spool_bytes=config.spool.max_bytes,
                     fsync_interval=config.spool.fsync_interval, clock=clock, on_delivered=metrics.delivered.inc)
 
 

@@ -214,8 +214,9 @@ def escape_output(text: str, engine: EngineKind) -> str:
 _NAGIOS_CUTS_AT_SEMICOLON = frozenset({"CHANGE_CUSTOM_HOST_VAR", "CHANGE_CUSTOM_SVC_VAR", "CHANGE_CUSTOM_CONTACT_VAR"})
 
 
-def command_line(command: Command, engine: EngineKind) -> str:
-    """The exact line for the engine's command FIFO, without its trailing newline.
+def command_line(command: Command, engine: EngineKind, *, query_handler: bool = False) -> str:
+    """The exact line for the engine, without a trailing newline: for its command FIFO, or (``query_handler``)
+    for Naemon's query handler, which takes plugin output as it is — real newlines, backslashes unescaped.
 
     Raises InvalidInput for a value the configured engine would silently truncate.
     """
@@ -223,7 +224,7 @@ def command_line(command: Command, engine: EngineKind) -> str:
     if engine is EngineKind.NAGIOS and command.spec.name in _NAGIOS_CUTS_AT_SEMICOLON and ";" in fields[-1]:
         raise InvalidInput(command.spec.arguments[-1].name, "must not contain ';' with Nagios 4, which cuts a "
                                                              "custom variable's value at the first ';'")
-    if fields and command.spec.arguments[-1].type is ArgType.OUTPUT:
+    if fields and command.spec.arguments[-1].type is ArgType.OUTPUT and not query_handler:
         fields[-1] = escape_output(fields[-1], engine)
     return _line(command, fields)
 

@@ -66,6 +66,8 @@ class EngineConfig:
     command_file: Path = DEFAULT_COMMAND_FILE
     objects_cache: Path | None = None
     status_file: Path | None = None
+    query_socket: Path | None = None
+    query_connections: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,11 +284,20 @@ def _server(section: _Section) -> ServerConfig:
 
 def _engine(section: _Section) -> EngineConfig:
     kind = EngineKind(section.choice("kind", tuple(k.value for k in EngineKind), EngineKind.NAEMON.value))
+    query_socket = section.path("query_socket")
+    if query_socket is not None and kind is not EngineKind.NAEMON:
+        raise section.error("query_socket", "needs kind = \"naemon\": Nagios 4's query handler has no command "
+                                            "handler, its command pipe is the only way in")
+    connections = section.get("query_connections", int, 4)
+    if not 1 <= connections <= 64:
+        raise section.error("query_connections", f"must be from 1 to 64, not {connections}")
     return EngineConfig(
         kind=kind,
         command_file=section.path_or("command_file", DEFAULT_COMMAND_FILE),
         objects_cache=section.path("objects_cache"),
         status_file=section.path("status_file"),
+        query_socket=query_socket,
+        query_connections=connections,
     )
 
 

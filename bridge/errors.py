@@ -54,3 +54,11 @@ class Throttled(BridgeError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class EngineRefused(BridgeError):
+    """Naemon's query handler refused lines at parse time (``400: <reason>``): those were not applied."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons

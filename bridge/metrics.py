@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from bridge.errors import (
     BadRequestBody,
     BridgeError,
+    EngineRefused,
     EngineUnavailable,
     InvalidInput,
     NotAuthenticated,
@@ -28,6 +29,7 @@ _REASONS: tuple[tuple[type[BridgeError], str], ...] = (
     (UnknownObject, "unknown_object"), (InvalidInput, "invalid"), (BadRequestBody, "bad_body"),
     (NotAuthenticated, "unauthenticated"), (NotPermitted, "not_permitted"), (Throttled, "throttled"),
     (UnknownCommand, "unknown_command"), (SpoolFull, "spool_full"), (EngineUnavailable, "engine_unavailable"),
+    (EngineRefused, "engine_refused"),
 )
 
 

@@ -27,6 +27,9 @@ def needs_restart(old: Config, new: Config) -> list[str]:
                if getattr(old.server, f.name) != getattr(new.server, f.name)]
     if old.spool.directory != new.spool.directory:
         changed.append("spool.directory")
+    if (old.engine.query_socket is None) != (new.engine.query_socket is None) or \
+            old.engine.query_connections != new.engine.query_connections:
+        changed.append("engine.query_socket")  # the transport, and how lines are written, are chosen at start
     return changed
 
 
@@ -36,7 +39,10 @@ def apply_config(app: web.Application, new: Config) -> list[str]:
     app[AUTH].update(new.users, new.auth)
     app[ENGINE_FILES].update(new.engine.objects_cache, new.engine.status_file)
     delivery = app[DELIVERY]
-    delivery.pipe.retarget(new.engine.command_file)
+    # The transport chosen at start follows its own path: the query socket, or the command file.
+    target = new.engine.query_socket if old.engine.query_socket is not None else new.engine.command_file
+    if target is not None:
+        delivery.transport.retarget(target)
     delivery.configure(max_spool_bytes=new.spool.max_bytes, fsync=new.spool.fsync,
                        fsync_interval=new.spool.fsync_interval)
     app[MONITOR].update(new.freshness, new.engine.kind)

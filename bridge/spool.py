@@ -25,9 +25,10 @@ from pathlib import Path
 
 log = logging.getLogger("naemon_bridge.spool")
 
-_MAGIC = b"NBS2"
+_MAGIC = b"NBS3"
 _HEADER = struct.Struct(">4sIIQ")  # magic, payload length, crc32(time + payload), appended at (ms since epoch)
 _TIME = struct.Struct(">Q")
+_LENGTH = struct.Struct(">I")  # each line is length-prefixed: lines for the query handler hold real newlines
 _SUFFIX = ".seg"
 SEGMENT_BYTES = 16 * 1024 * 1024
 
@@ -68,7 +69,7 @@ class SpoolBatch:
 
 
 def frame(lines: Sequence[bytes], appended_at: float) -> bytes:
-    payload = b"\n".join(lines)
+    payload = b"".join(_LENGTH.pack(len(line)) + line for line in lines)
     stamp = int(appended_at * 1000)
     return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(_TIME.pack(stamp) + payload), stamp) + payload
 
@@ -85,7 +86,12 @@ def _record_at(data: bytes, offset: int) -> tuple[list[bytes], int, float] | Non
     payload = data[header_end:end]
     if zlib.crc32(_TIME.pack(stamp) + payload) != crc:
         return None
-    return payload.split(b"\n"), end, stamp / 1000
+    lines, offset = [], 0
+    while offset < len(payload):
+        (length,) = _LENGTH.unpack_from(payload, offset)
+        lines.append(payload[offset + _LENGTH.size:offset + _LENGTH.size + length])
+        offset += _LENGTH.size + length
+    return lines, end, stamp / 1000
 
 
 class Spool:
@@ -189,7 +195,7 @@ class Spool:
     @staticmethod
     def size_of(requests: Sequence[Sequence[bytes]]) -> int:
         """Bytes these requests take in the spool."""
-        return sum(_HEADER.size + sum(len(line) + 1 for line in lines) - 1 for lines in requests)
+        return sum(_HEADER.size + sum(_LENGTH.size + len(line) for line in lines) for lines in requests)
 
     def sync(self) -> None:
         """Force appended records to disk (the ``interval`` policy's timer, and at close)."""

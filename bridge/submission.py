@@ -11,6 +11,7 @@ from bridge import permissions
 from bridge.appkeys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS
 from bridge.auth import Principal
 from bridge.commands import command_line
+from bridge.errors import EngineRefused
 from bridge.values import Command
 
 
@@ -27,10 +28,16 @@ async def admit(app: web.Application, principal: Principal, commands: Sequence[C
 
 async def submit_commands(app: web.Application, commands: Sequence[Command]) -> None:
     """Render the lines for the configured engine (all of them first: a line the engine cannot take refuses the
-    request before anything is written), hand them to the delivery task, then note the check results."""
-    engine = app[CONFIG].current.engine.kind
-    lines = [command_line(command, engine).encode() for command in commands]
-    if lines:
-        await app[DELIVERY].submit(lines)
-    app[METRICS].accepted.inc(len(lines))
-    app[FRESHNESS].record_commands(commands)
+    request before anything is written), hand them to the delivery task, then note the check results.
+
+    Raises EngineRefused when Naemon's query handler refused lines; the others were applied."""
+    engine = app[CONFIG].current.engine
+    lines = [command_line(command, engine.kind, query_handler=engine.query_socket is not None).encode()
+             for command in commands]
+    refused = await app[DELIVERY].submit(lines) if lines else {}
+    applied = [command for index, command in enumerate(commands) if index not in refused]
+    app[METRICS].accepted.inc(len(applied))
+    app[FRESHNESS].record_commands(applied)
+    if refused:
+        raise EngineRefused([f"the engine refused {commands[index].spec.name}: {reason}"
+                             for index, reason in sorted(refused.items())])

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.delivery import PIPE_BUF, CommandPipe, Delivery, pack
+from bridge.delivery import Delivery
 from bridge.errors import SpoolFull
 from bridge.spool import Spool
+from bridge.transport import PIPE_BUF, FifoTransport, pack
 
 MAX = 1 << 30
 
@@ -59,7 +60,7 @@ def fifo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def delivery(fifo: Path, tmp_path: Path) -> AsyncIterator[Delivery]:
-    task = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
+    task = Delivery(FifoTransport(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
     await task.start()
     yield task
     await task.stop()
@@ -120,12 +121,12 @@ async def test_a_line_longer_than_pipe_buf_arrives_whole(fifo: Path, delivery: D
 
 
 async def test_what_is_spooled_at_stop_is_delivered_after_a_restart(fifo: Path, tmp_path: Path) -> None:
-    first = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
+    first = Delivery(FifoTransport(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
     await first.start()
     await first.submit([b"[1] kept;1", b"[1] kept;2"])
     await first.stop()
     reader = FifoReader(fifo)
-    second = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
+    second = Delivery(FifoTransport(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
     await second.start()
     try:
         await second.submit([b"[1] kept;3"])
@@ -152,7 +153,7 @@ async def test_a_recreated_fifo_is_reopened(fifo: Path, delivery: Delivery) -> N
 
 async def test_no_fifo_at_all_spools_until_the_engine_creates_it(tmp_path: Path) -> None:
     path = tmp_path / "later.cmd"
-    task = Delivery(CommandPipe(path), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
+    task = Delivery(FifoTransport(path), Spool(tmp_path / "spool"), max_spool_bytes=MAX)
     await task.start()
     try:
         await task.submit([b"[1] early;1"])  # ENOENT
@@ -169,7 +170,7 @@ async def test_no_fifo_at_all_spools_until_the_engine_creates_it(tmp_path: Path)
 
 
 async def test_a_full_spool_refuses_whole_requests_and_keeps_what_it_has(fifo: Path, tmp_path: Path) -> None:
-    task = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=64 * 1024)
+    task = Delivery(FifoTransport(fifo), Spool(tmp_path / "spool"), max_spool_bytes=64 * 1024)
     await task.start()
     try:
         accepted = []
@@ -195,7 +196,7 @@ async def test_a_full_spool_refuses_whole_requests_and_keeps_what_it_has(fifo: P
 
 
 async def test_health_reports_the_engine_and_the_spool(fifo: Path, tmp_path: Path) -> None:
-    task = Delivery(CommandPipe(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX, probe_interval=0.05)
+    task = Delivery(FifoTransport(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX, probe_interval=0.05)
     await task.start()
     try:
         await task.submit([b"[1] waiting"])
