@@ -246,16 +246,25 @@ class QueryTransport:
             connection.writer.close()
 
     async def _send(self, slot: int, line: bytes) -> str | None:
-        """Send one line and wait for its reply: None when queued (200), the reason when refused (400)."""
-        connection = await self._connection(slot)
-        try:
-            connection.writer.write(b"@command run " + line + b"\0")
-            await connection.writer.drain()
-            reply = await asyncio.wait_for(connection.reader.readuntil(b"\0"), self.timeout)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
-            self._drop(slot)
-            raise PipeUnavailable(f"{self.path}: the query handler connection broke ({exc.__class__.__name__})",
-                                  down=True) from None
+        """Send one line and wait for its reply: None when queued (200), the reason when refused (400).
+
+        A pooled connection found dead (the engine restarted while it sat idle) is opened anew once and the line
+        sent again; if the engine had applied it before the connection broke, it applies it twice — at least once.
+        """
+        for attempt in (1, 2):
+            reused = self._pool[slot] is not None
+            connection = await self._connection(slot)
+            try:
+                connection.writer.write(b"@command run " + line + b"\0")
+                await connection.writer.drain()
+                reply = await asyncio.wait_for(connection.reader.readuntil(b"\0"), self.timeout)
+                break
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
+                self._drop(slot)
+                if attempt == 1 and reused and not isinstance(exc, TimeoutError):
+                    continue
+                raise PipeUnavailable(f"{self.path}: the query handler connection broke "
+                                      f"({exc.__class__.__name__})", down=True) from None
         text = reply[:-1].decode(errors="replace")
         if text.startswith("200"):
             return None

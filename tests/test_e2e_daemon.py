@@ -92,8 +92,14 @@ def test_daemon_needs_a_pidfile_and_a_stale_pidfile_is_replaced(tmp_path: Path) 
     pidfile.write_text("999999\n")  # left by a process that is gone (kill -9)
     done = serve("--config", str(config), "--daemon", "--pidfile", str(pidfile))
     assert done.returncode == 0, done.stderr
-    pid = int(wait_for(lambda: pidfile.read_text().strip() != "999999" and pidfile.read_text().strip(),
-                       what="the new pid"))
+    def new_pid() -> str | None:
+        try:
+            text = pidfile.read_text().strip()
+        except FileNotFoundError:  # between the stale file's removal and the daemon writing its own
+            return None
+        return text if text and text != "999999" else None
+
+    pid = int(wait_for(new_pid, what="the new pid"))
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not alive(pid), what="the daemon to stop")
 
