@@ -26,3 +26,11 @@ def test_freshness_bench_prints_a_row_per_size() -> None:
     assert done.returncode == 0, done.stderr
     sizes = [line.split()[0] for line in done.stdout.splitlines()[1:]]
     assert sizes == ["0", "100", "1000"]
+
+
+def test_transport_bench_prints_the_fifo_and_the_query_handler() -> None:
+    done = subprocess.run([sys.executable, "bench/transport_bench.py", "--results", "256", "--concurrency", "8",
+                           "--connections", "2"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    labels = [line.split("  ")[0] for line in done.stdout.splitlines()[2:]]
+    assert labels == ["FIFO, drained (baseline)", "query handler (stand-in peer), 2 conn."]
