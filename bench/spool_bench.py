@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
 
+from bench.common import drain  # noqa: E402
 from bridge.delivery import Delivery  # noqa: E402
 from bridge.spool import FsyncPolicy, Spool  # noqa: E402
 from bridge.transport import FifoTransport  # noqa: E402
@@ -28,31 +29,12 @@ from bridge.transport import FifoTransport  # noqa: E402
 LINE = b"[1700000000] PROCESS_SERVICE_CHECK_RESULT;host-0001;service-01;0;OK - all fine|time=0.01s;1;2"
 
 
-async def drain_fifo(path: Path, stop: asyncio.Event) -> None:
-    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
-    loop = asyncio.get_running_loop()
-    readable = asyncio.Event()
-    loop.add_reader(fd, readable.set)
-    try:
-        while not stop.is_set():
-            await readable.wait()
-            readable.clear()
-            try:
-                while os.read(fd, 1 << 20):
-                    pass
-            except BlockingIOError:
-                pass
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-
-
 async def run_case(directory: Path, policy: FsyncPolicy, engine_reads: bool, results: int,
                    concurrency: int) -> tuple[float, list[float]]:
     fifo = directory / "engine.cmd"
     os.mkfifo(fifo)
     stop = asyncio.Event()
-    reader = asyncio.create_task(drain_fifo(fifo, stop)) if engine_reads else None
+    reader = asyncio.create_task(drain(fifo, stop)) if engine_reads else None
     delivery = Delivery(FifoTransport(fifo), Spool(directory / "spool", fsync=policy), max_spool_bytes=1 << 34)
     await delivery.start()
     latencies: list[float] = []

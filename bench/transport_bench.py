@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import drain  # noqa: E402
 from bridge.delivery import Delivery  # noqa: E402
 from bridge.spool import Spool  # noqa: E402
 from bridge.transport import FifoTransport, QueryTransport, Transport  # noqa: E402
@@ -31,25 +32,6 @@ HOSTS = [f"host-{i:03d}" for i in range(100)]
 
 def line(n: int) -> bytes:
     return f"[1700000000] PROCESS_SERVICE_CHECK_RESULT;{HOSTS[n % 100]};svc;0;OK - fine {n}|t=0.01s".encode()
-
-
-async def drain(path: Path, stop: asyncio.Event) -> None:
-    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
-    loop = asyncio.get_running_loop()
-    readable = asyncio.Event()
-    loop.add_reader(fd, readable.set)
-    try:
-        while not stop.is_set():
-            await readable.wait()
-            readable.clear()
-            try:
-                while os.read(fd, 1 << 20):
-                    pass
-            except BlockingIOError:
-                pass
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
 
 
 async def run(transport: Transport, directory: Path, results: int, concurrency: int) -> float:

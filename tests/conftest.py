@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import shutil
@@ -81,6 +82,55 @@ def nagios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NagiosSandbox]:
     sandbox.start()
     yield sandbox
     sandbox.stop()
+
+
+class FifoReader:
+    """Stands in for the engine: holds the FIFO open for reading and collects lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # as the engine opens it
+        self.buffer = b""
+
+    def read_lines(self) -> list[bytes]:
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.buffer += chunk
+        *complete, self.buffer = self.buffer.split(b"\n")
+        return complete
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+async def collect(reader: FifoReader, count: int, timeout: float = 10.0) -> list[bytes]:
+    got: list[bytes] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(got) < count:
+        got += reader.read_lines()
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"only {len(got)} of {count} lines arrived")
+        await asyncio.sleep(0.01)
+    return got
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    """A real FIFO, as the engine's command file."""
+    path = tmp_path / "engine.cmd"
+    os.mkfifo(path, 0o660)
+    return path
+
+@pytest.fixture
+def reader(fifo: Path) -> Iterator[FifoReader]:
+    """The engine's side of ``fifo``, open for the whole test."""
+    engine = FifoReader(fifo)
+    yield engine
+    engine.close()
 
 
 USER = ("status_update", "mysecret")

@@ -3,7 +3,6 @@ OpenAPI, the batch endpoint and Alignak's /command, /event and GET /host."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from bridge.app import make_app
 from bridge.config import AuthConfig, Config, EngineConfig, SpoolConfig, User
 from bridge.permissions import Grants, NamePattern
 from bridge.values import EngineKind
-from tests.test_delivery import FifoReader, collect
+from tests.conftest import FifoReader, collect
 
 NOW = 1_700_000_000
 OBJECTS = "".join(
@@ -35,20 +34,6 @@ USERS = (
 
 def auth(user: str, password: str = "x") -> dict[str, str]:
     return {"Authorization": encode_basic_auth(user, password)}
-
-
-@pytest.fixture
-def fifo(tmp_path: Path) -> Path:
-    path = tmp_path / "engine.cmd"
-    os.mkfifo(path, 0o660)
-    return path
-
-
-@pytest.fixture
-def reader(fifo: Path):
-    engine = FifoReader(fifo)
-    yield engine
-    engine.close()
 
 
 @pytest.fixture

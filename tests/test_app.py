@@ -15,7 +15,7 @@ from bridge.app import make_app
 from bridge.auth import hash_password
 from bridge.config import Config, EngineConfig, SpoolConfig, User
 from bridge.values import EngineKind
-from tests.test_delivery import FifoReader, collect
+from tests.conftest import FifoReader, collect
 
 NOW = 1_700_000_000
 OBJECTS = """define host {
@@ -43,20 +43,6 @@ def creds(auth: tuple[str, str] | None) -> dict[str, str]:
     return {"Authorization": encode_basic_auth(*auth)} if auth is not None else {}
 
 TOKEN = ("tok-123", "")
-
-
-@pytest.fixture
-def fifo(tmp_path: Path) -> Path:
-    path = tmp_path / "engine.cmd"
-    os.mkfifo(path, 0o660)
-    return path
-
-
-@pytest.fixture
-def reader(fifo: Path):
-    engine = FifoReader(fifo)
-    yield engine
-    engine.close()
 
 
 @pytest.fixture

@@ -13,49 +13,9 @@ from bridge.delivery import Delivery
 from bridge.errors import SpoolFull
 from bridge.spool import Spool
 from bridge.transport import PIPE_BUF, FifoTransport, pack
+from tests.conftest import FifoReader, collect
 
 MAX = 1 << 30
-
-
-class FifoReader:
-    """Stands in for the engine: holds the FIFO open for reading and collects lines."""
-
-    def __init__(self, path: Path) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # as the engine opens it
-        self.buffer = b""
-
-    def read_lines(self) -> list[bytes]:
-        while True:
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            self.buffer += chunk
-        *complete, self.buffer = self.buffer.split(b"\n")
-        return complete
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-async def collect(reader: FifoReader, count: int, timeout: float = 10.0) -> list[bytes]:
-    got: list[bytes] = []
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(got) < count:
-        got += reader.read_lines()
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"only {len(got)} of {count} lines arrived")
-        await asyncio.sleep(0.01)
-    return got
-
-
-@pytest.fixture
-def fifo(tmp_path: Path) -> Path:
-    path = tmp_path / "engine.cmd"
-    os.mkfifo(path, 0o660)
-    return path
 
 
 @pytest.fixture
