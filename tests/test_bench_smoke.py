@@ -34,3 +34,20 @@ def test_transport_bench_prints_the_fifo_and_the_query_handler() -> None:
     assert done.returncode == 0, done.stderr
     labels = [line.split("  ")[0] for line in done.stdout.splitlines()[2:]]
     assert labels == ["FIFO, drained (baseline)", "query handler (stand-in peer), 2 conn."]
+
+
+def test_http_bench_prints_its_rows() -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("wrk") is None:
+        if __import__("os").environ.get("CI"):
+            pytest.fail("wrk is not installed: .ci/run must install it")
+        pytest.skip("wrk (Debian's wrk) is not installed")
+    done = subprocess.run([sys.executable, "bench/http_bench.py", "--seconds", "1", "--connections", "4",
+                           "--objects", "2000"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for row in ("do-nothing aiohttp JSON handler (baseline)", "op5 single result", "Alignak PATCH /host",
+                "POST /api/results", "daemon RSS"):
+        assert row in done.stdout
