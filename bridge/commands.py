@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from types import MappingProxyType
 
 from bridge.command_table import COMMANDS, ArgType, CommandSpec
 from bridge.errors import InvalidInput, UnknownCommand
@@ -35,6 +37,7 @@ class Parameter:
     last: bool  # the last field of the line: a free-text value here may contain ';'
 
 
+@cache  # specs are frozen and few: derive each one's parameters once, not on every request
 def parameters(spec: CommandSpec) -> tuple[Parameter, ...]:
     """The request parameters of a command, in the engine's order."""
     result: list[Parameter] = []
@@ -144,11 +147,13 @@ def _field_value(param: Parameter, value: object, now: int) -> str:
     return checked_field(name, text, allow_empty=param.optional)
 
 
+@cache
 def is_downtime(spec: CommandSpec) -> bool:
     return {p.name for p in parameters(spec)} >= set(_DOWNTIME)
 
 
-def defaults(spec: CommandSpec) -> dict[str, str]:
+@cache
+def defaults(spec: CommandSpec) -> Mapping[str, str]:
     """What a missing parameter becomes, in words: the one source for validation and the help output."""
     names = {p.name for p in parameters(spec)}
     described: dict[str, str] = {}
@@ -158,7 +163,7 @@ def defaults(spec: CommandSpec) -> dict[str, str]:
         described["plugin_output"] = NO_OUTPUT
     if is_downtime(spec):  # as Thruk's REST API does
         described.update(start_time="now", fixed="1", trigger_id="0", duration="end_time - start_time")
-    return described
+    return MappingProxyType(described)  # cached and shared: read-only
 
 
 def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now: int, author: str) -> Command:
@@ -174,6 +179,7 @@ def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now:
         takes = ", ".join(p.name for p in expected) or "no parameters"
         raise InvalidInput(unknown[0], f"is not a parameter of {spec.name} (it takes {takes})")
     given = {k: v for k, v in params.items() if v is not None and not (v == "" and k != "plugin_output")}
+    described = defaults(spec)
     fallback: dict[str, object] = {"author": author, "plugin_output": "", "start_time": now, "fixed": 1,
                                    "trigger_id": 0}
     downtime = is_downtime(spec)
@@ -181,7 +187,7 @@ def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now:
     for param in expected:
         if param.name in given:
             fields[param.name] = _field_value(param, given[param.name], now)
-        elif param.name in defaults(spec) and param.name in fallback:
+        elif param.name in described and param.name in fallback:
             fields[param.name] = _field_value(param, fallback[param.name], now)
         elif param.name == "duration" and downtime:
             continue  # end_time - start_time, below
