@@ -119,13 +119,14 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConfig, sock: socket.socket) -> int:
     from bridge.app import make_app
     from bridge.reload import reload_config
-    from bridge.server import run, setup_logging, warn_about
+    from bridge.server import event_loop_factory, run, setup_logging, warn_about
 
     log_file = setup_logging(log_config)
     warn_about(config)
     app = make_app(config)
-    asyncio.run(run(app, config, reload=lambda: reload_config(app, args.config), sock=sock,
-                    on_usr1=log_file.reopen if log_file else None))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(app, config, reload=lambda: reload_config(app, args.config), sock=sock,
+                       on_usr1=log_file.reopen if log_file else None))
     return 0
 
 

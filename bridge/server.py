@@ -35,6 +35,15 @@ class ReopenableFileHandler(logging.FileHandler):
             self.release()
 
 
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop (libuv) when it is installed — the daemon's hot path is mostly the loop — else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
 def setup_logging(log: LogConfig) -> ReopenableFileHandler | None:
     """Log to stderr, syslog (facility daemon) or a file; returns the file handler so SIGUSR1 can reopen it."""
     handler: logging.Handler
@@ -137,8 +146,8 @@ async def run(app: web.Application, config: Config, *,
         host, port = runner.addresses[0][:2]
         scheme = "https" if context is not None else "http"
         url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-        log.info("listening on %s (engine: %s, command file %s)", url, config.engine.kind,
-                 config.engine.command_file)
+        log.info("listening on %s (engine: %s, command file %s; event loop: %s)", url, config.engine.kind,
+                 config.engine.command_file, type(asyncio.get_running_loop()).__module__.split(".")[0])
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -296,6 +296,11 @@ def test_bad_input_is_refused_and_changes_nothing(name: str, bridge: BridgeProce
     assert status_of(nagios, "bad-host", "svc")["has_been_checked"] == "0"
 
 
+def test_the_daemon_runs_on_uvloop(bridge: BridgeProcess) -> None:
+    listening = next(line for line in bridge.log if "listening on" in line)
+    assert "event loop: uvloop" in listening  # a dependency: what CI tests is what the benchmark measures
+
+
 def test_the_bridge_logs_no_token(bridge: BridgeProcess) -> None:
     http("PATCH", f"{bridge.url}/host/passive-01", {"livestate": {"state": "up"}}, auth=ALIGNAK)
     http("PATCH", f"{bridge.url}/host/passive-01", {"livestate": {"state": "up"}}, auth=("not-a-token", ""))
