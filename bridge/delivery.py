@@ -20,7 +20,6 @@ from bridge.transport import Transport, Written
 
 log = logging.getLogger("naemon_bridge.delivery")
 
-_BACKOFF_BUSY = (0.005, 0.25)  # pipe full: the engine is reading, just behind
 _BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all: bounded, so its return is seen within 2 s
 PROBE_INTERVAL = 2.0  # how often an idle bridge checks that the engine still reads its pipe
 
@@ -228,8 +227,10 @@ class Delivery:
             # Only the unbroken run from the start is marked delivered; with several query-handler connections a
             # line after a gap may go again later (at least once).
             await asyncio.to_thread(self.spool.commit, batch, written.prefix)
-            if written.prefix < len(lines) or self._waiting or self._stopping:
-                return  # the engine took no more (backoff set), or requests wait: answer them first
+            if (written.stopped is not None and written.stopped.down) or self._waiting or self._stopping:
+                return  # the engine is gone (backoff set), or requests wait: answer them first
+            if written.prefix < len(lines):
+                await self.transport.wait_ready(0.1)  # the pipe is full: go on as soon as the engine reads
 
     async def _write(self, lines: Sequence[bytes]) -> Written:
         """Hand lines to the transport; note the engine's state and what reached it."""
@@ -245,7 +246,7 @@ class Delivery:
             self._mark_down(stopped.reason)
             self._set_backoff(_BACKOFF_DOWN)
         else:
-            self._set_backoff(_BACKOFF_BUSY)
+            self._retry_at = 0.0  # busy, not gone: the drain waits for room in the pipe rather than a timer
         return written
 
     def _set_backoff(self, bounds: tuple[float, float]) -> None:

@@ -172,6 +172,9 @@ class Transport(Protocol):
 
     def probe(self) -> str | None: ...
 
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until the engine can take more, after a write it was too busy for."""
+
     def retarget(self, path: Path) -> None: ...
 
     def close(self) -> None: ...
@@ -179,6 +182,13 @@ class Transport(Protocol):
 
 class FifoTransport(CommandPipe):
     """The engine's command FIFO (Nagios 4, or Naemon without its query handler)."""
+
+    async def wait_ready(self, timeout: float) -> None:
+        """A full pipe: wait for the engine to read some of it (the kernel says when), not a fixed time."""
+        try:
+            await self.wait_writable(timeout)
+        except PipeUnavailable:
+            return
 
     async def write(self, lines: Sequence[bytes]) -> Written:
         taken = [False] * len(lines)
@@ -294,6 +304,9 @@ class QueryTransport:
             elif isinstance(outcome, BaseException):
                 raise outcome
         return result
+
+    async def wait_ready(self, timeout: float) -> None:
+        return  # each request waits for its reply: never "too busy"
 
     def probe(self) -> str | None:
         """Whether the query socket accepts a connection now (the engine removes it while stopped)."""

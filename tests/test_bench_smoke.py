@@ -51,3 +51,20 @@ def test_http_bench_prints_its_rows() -> None:
     for row in ("do-nothing aiohttp JSON handler (baseline)", "op5 single result", "Alignak PATCH /host",
                 "POST /api/results", "daemon RSS"):
         assert row in done.stdout
+
+
+def test_engine_bench_prints_its_rows() -> None:
+    import pytest
+
+    from bridge.sandbox import nagios_binary
+
+    if nagios_binary() is None:
+        if __import__("os").environ.get("CI"):
+            pytest.fail("nagios4 is not installed: .ci/run must install nagios4-core")
+        pytest.skip("nagios4 is not installed")
+    done = subprocess.run([sys.executable, "bench/engine_bench.py", "--results", "2000"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for row in ("raw writer into the pipe (baseline)", "bridge, engine reading",
+                "bridge, engine down: accepted into the spool", "then drained into the started engine"):
+        assert row in done.stdout
