@@ -14,7 +14,6 @@ import argparse
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port, wait_port  # noqa: E402
 from bridge.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary  # noqa: E402
 
 HOSTS = [SandboxHost(f"bench-{h:03d}", tuple(SandboxService(f"svc-{s}") for s in range(10))) for h in range(100)]
@@ -72,12 +72,6 @@ def send_batches(port: int, items: list[dict[str, object]], clients: int = 4) ->
     client([batches[-1]])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_bridge(engine: NagiosSandbox, directory: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
@@ -87,14 +81,8 @@ def start_bridge(engine: NagiosSandbox, directory: Path) -> tuple[subprocess.Pop
                       '[log]\nlevel = "error"\n[[users]]\nname = "bench"\npassword = "bench"\n')
     process = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--config", str(config)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("the bridge did not start")
+    wait_port(port)
+    return process, port
 
 
 def main() -> None:

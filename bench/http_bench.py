@@ -21,22 +21,27 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-AUTH = "Basic " + base64.b64encode(b"bench:bench").decode()
+sys.path.insert(0, str(ROOT))
 
-SINGLE = """
-wrk.method = "POST"
+from bench.common import free_port, wait_port  # noqa: E402
+
+AUTH = "Basic " + base64.b64encode(b"bench:bench").decode()
+# Every script: the method, JSON, basic auth, and a request counter n for varied bodies.
+HEADER = """
+wrk.method = "%(method)s"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "%(auth)s"
 local n = 0
+"""
+
+SINGLE = HEADER.replace("%(method)s", "POST") + """
 request = function()
   n = n + 1
   local body = string.format('{"host_name":"host-%%04d","service_description":"svc-%%02d","status_code":"%%d",' ..
@@ -45,11 +50,7 @@ request = function()
 end
 """
 
-ALIGNAK = """
-wrk.method = "PATCH"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "%(auth)s"
-local n = 0
+ALIGNAK = HEADER.replace("%(method)s", "PATCH") + """
 request = function()
   n = n + 1
   local parts = {}
@@ -62,11 +63,7 @@ request = function()
 end
 """
 
-BATCH = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "%(auth)s"
-local n = 0
+BATCH = HEADER.replace("%(method)s", "POST") + """
 request = function()
   n = n + 1
   local parts = {}
@@ -77,23 +74,6 @@ request = function()
   return wrk.format(nil, "/api/results", nil, "[" .. table.concat(parts, ",") .. "]")
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 def wrk(port: int, script: str, seconds: float, connections: int, directory: Path) -> dict[str, float]:
