@@ -54,7 +54,7 @@ def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     table = FreshnessTable(clock, rules=fresh.rules, default_threshold=fresh.default_threshold,
                            submit_stale=fresh.submit_stale, interval_length=fresh.interval_length)
     app[FRESHNESS] = table
-    monitor = FreshnessMonitor(table, fresh, app[ENGINE_FILES], delivery, config.engine.kind,
+    monitor = FreshnessMonitor(table, fresh, app[ENGINE_FILES], delivery, config.engine,
                                config.spool.directory)
     app[MONITOR] = monitor
 

@@ -30,7 +30,6 @@ class Principal:
     """An authenticated caller. ``name`` is safe to log and to use as a command's author (never a token)."""
 
     name: str
-    is_token: bool = False
     grants: Grants = field(default=Grants(), compare=False)
 
 
@@ -115,7 +114,7 @@ class Authenticator:
         if not password:
             for token_user in self._tokens:
                 if hmac.compare_digest(login.encode(), (token_user.token or "").encode()):
-                    return Principal(token_user.name, is_token=True, grants=token_user.grants)
+                    return Principal(token_user.name, grants=token_user.grants)
         # op5 logins may carry an auth-module suffix, "user$LDAP": the user name is the part before "$".
         user = self._by_name.get(login) or self._by_name.get(login.partition("$")[0])
         if user is not None and await self._password_matches(user, password):

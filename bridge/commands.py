@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -233,6 +233,12 @@ def command_line(command: Command, engine: EngineKind, *, query_handler: bool = 
     if fields and command.spec.arguments[-1].type is ArgType.OUTPUT and not query_handler:
         fields[-1] = escape_output(fields[-1], engine)
     return _line(command, fields)
+
+
+def engine_lines(commands: Sequence[Command], engine: EngineKind, *, query_handler: bool) -> list[bytes]:
+    """Every command rendered for the engine, all before any is written (one that cannot be written refuses the
+    lot). Each API adapter and the freshness monitor hand these to the delivery task."""
+    return [command_line(command, engine, query_handler=query_handler).encode() for command in commands]
 
 
 def command_text(command: Command) -> str:

@@ -10,13 +10,13 @@ import os
 from pathlib import Path
 
 from bridge.command_table import COMMANDS
-from bridge.commands import command_line
-from bridge.config import FreshnessConfig
+from bridge.commands import engine_lines
+from bridge.config import EngineConfig, FreshnessConfig
 from bridge.delivery import Delivery
 from bridge.errors import EngineUnavailable
 from bridge.freshness import FreshnessTable, StaleEvent, human_duration
 from bridge.objects import EngineFiles
-from bridge.values import Command, EngineKind
+from bridge.values import Command
 
 log = logging.getLogger("naemon_bridge.freshness")
 
@@ -36,7 +36,7 @@ def stale_command(event: StaleEvent, config: FreshnessConfig, now: int) -> Comma
 
 class FreshnessMonitor:
     def __init__(self, table: FreshnessTable, config: FreshnessConfig, files: EngineFiles, delivery: Delivery,
-                 engine: EngineKind, directory: Path) -> None:
+                 engine: EngineConfig, directory: Path) -> None:
         self.table = table
         self.config = config
         self.files = files
@@ -48,7 +48,7 @@ class FreshnessMonitor:
         self._seen_objects: object = None
         self._seen_globals: tuple[str | None, str | None] | None = None
 
-    def update(self, config: FreshnessConfig, engine: EngineKind) -> None:
+    def update(self, config: FreshnessConfig, engine: EngineConfig) -> None:
         """New freshness settings (a reload): the next sweep recomputes every threshold."""
         self.config, self.engine = config, engine
         self.table.configure(rules=config.rules, default_threshold=config.default_threshold,
@@ -113,7 +113,8 @@ class FreshnessMonitor:
                         event.key[0], f"/{event.key[1]}" if event.key[1] else "", human_duration(event.age),
                         human_duration(event.threshold), "a stale result")
         try:
-            await self.delivery.submit([command_line(c, self.engine).encode() for c in commands])
+            await self.delivery.submit(engine_lines(commands, self.engine.kind,
+                                                    query_handler=self.engine.query_socket is not None))
         except EngineUnavailable as exc:
             log.error("freshness: could not submit %d stale results: %s", len(commands), exc)
 

@@ -139,7 +139,6 @@ class ObjectStatus:
     has_been_checked: bool
     active_checks_enabled: bool
     passive_checks_enabled: bool
-    plugin_output: str
     variables: dict[str, str]  # upper-case name without underscore -> value
 
     @classmethod
@@ -150,7 +149,6 @@ class ObjectStatus:
             has_been_checked=_flag(attrs.get("has_been_checked")),
             active_checks_enabled=_flag(attrs.get("active_checks_enabled")),
             passive_checks_enabled=_flag(attrs.get("passive_checks_enabled")),
-            plugin_output=attrs.get("plugin_output", ""),
             # status.dat writes a custom variable as "_NAME=<modified flag>;<value>"
             variables={k[1:].upper(): v.partition(";")[2] for k, v in attrs.items() if k.startswith("_")},
         )

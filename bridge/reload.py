@@ -45,7 +45,7 @@ def apply_config(app: web.Application, new: Config) -> list[str]:
         delivery.transport.retarget(target)
     delivery.configure(max_spool_bytes=new.spool.max_bytes, fsync=new.spool.fsync,
                        fsync_interval=new.spool.fsync_interval)
-    app[MONITOR].update(new.freshness, new.engine.kind)
+    app[MONITOR].update(new.freshness, new.engine)
     logging.getLogger().setLevel(new.log.level.upper())
     app[CONFIG].current = new
     return needs_restart(old, new)

@@ -10,7 +10,7 @@ from aiohttp import web
 from bridge import permissions
 from bridge.appkeys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS
 from bridge.auth import Principal
-from bridge.commands import command_line
+from bridge.commands import engine_lines
 from bridge.errors import EngineRefused
 from bridge.values import Command
 
@@ -32,8 +32,7 @@ async def submit_commands(app: web.Application, commands: Sequence[Command]) -> 
 
     Raises EngineRefused when Naemon's query handler refused lines; the others were applied."""
     engine = app[CONFIG].current.engine
-    lines = [command_line(command, engine.kind, query_handler=engine.query_socket is not None).encode()
-             for command in commands]
+    lines = engine_lines(commands, engine.kind, query_handler=engine.query_socket is not None)
     refused = await app[DELIVERY].submit(lines) if lines else {}
     applied = [command for index, command in enumerate(commands) if index not in refused]
     app[METRICS].accepted.inc(len(applied))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,13 +64,23 @@ def stopped_engine(tmp_path: Path) -> Iterator[NagiosSandbox]:
     sandbox.stop()
 
 
-def bridge_config(path: Path, engine: NagiosSandbox, **spool: str) -> Path:
-    """A config for a bridge in front of ``engine``, spooling below ``path``'s folder."""
-    extra = "".join(f"{key} = {value}\n" for key, value in spool.items())
-    path.write_text(f'[server]\nlisten = "127.0.0.1:0"\n[engine]\nkind = "nagios"\n'
-                    f'command_file = "{engine.command_file}"\n'
-                    f'[spool]\ndirectory = "{path.parent / "spool"}"\n{extra}'
-                    f'[[users]]\nname = "u"\npassword = "p"\n')
+TEST_USER = '[[users]]\nname = "u"\npassword = "p"\n'
+
+
+def bridge_toml(engine: NagiosSandbox, folder: Path, *, known_objects: bool = False, server: str = "",
+                extra: str = "", users: str = TEST_USER) -> str:
+    """A config for a bridge in front of ``engine``: a free port, the spool in ``folder``; ``known_objects`` adds
+    the engine's objects cache and status file; ``server`` goes into [server], ``extra`` before the users."""
+    files = f'objects_cache = "{engine.objects_cache}"\nstatus_file = "{engine.status_file}"\n' if known_objects \
+        else ""
+    return (f'[server]\nlisten = "127.0.0.1:0"\n{server}\n[engine]\nkind = "nagios"\n'
+            f'command_file = "{engine.command_file}"\n{files}[spool]\ndirectory = "{folder / "spool"}"\n'
+            f"{extra}\n{users}")
+
+
+def bridge_config(path: Path, engine: NagiosSandbox, **options: Any) -> Path:
+    """``bridge_toml`` written to ``path``, spooling beside it."""
+    path.write_text(bridge_toml(engine, path.parent, **options))
     return path
 
 
@@ -226,28 +237,9 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def bridge(nagios: NagiosSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
     directory = tmp_path_factory.mktemp("bridge")
-    config = directory / "naemon-bridge.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-
-[engine]
-kind = "nagios"
-command_file = "{nagios.command_file}"
-objects_cache = "{nagios.objects_cache}"
-status_file = "{nagios.status_file}"
-
-[spool]
-directory = "{directory / 'spool'}"
-
-[[users]]
-name = "status_update"
-password = "mysecret"
-
-[[users]]
-token = "{TOKEN}"
-name = "barcode-readers"
-""")
+    seed_users = f'[[users]]\nname = "{USER[0]}"\npassword = "{USER[1]}"\n' \
+                 f'[[users]]\ntoken = "{TOKEN}"\nname = "barcode-readers"\n'
+    config = bridge_config(directory / "naemon-bridge.toml", nagios, known_objects=True, users=seed_users)
     process = start_bridge(config)
     process.wait_listening()
     yield process

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 
 from bridge.sandbox import NagiosSandbox
-from tests.conftest import USER, BridgeProcess
+from tests.conftest import ALIGNAK, USER, BridgeProcess
 from tests.helpers import http, read_blocks, read_status, wait_for
 
 
@@ -66,3 +67,31 @@ def test_acknowledge_downtime_comment_flags_and_variables(bridge: BridgeProcess,
     wait_service(nagios, problem_has_been_acknowledged="0")
     command(bridge, "SCHEDULE_FORCED_SVC_CHECK", host_name="cmd-host", service_description="svc",
             check_time=int(time.time()))
+
+
+def test_alignak_event_and_command_reach_the_engine(bridge: BridgeProcess, nagios: NagiosSandbox) -> None:
+    status, body = http("POST", f"{bridge.url}/event", {"host": "cmd-host", "service": "svc",
+                                                          "comment": "door opened; badge 42"}, auth=ALIGNAK)
+    assert (status, body["_status"]) == (200, "OK"), body
+    comment = wait_for(lambda: [c for c in read_blocks(nagios.status_file, "servicecomment")
+                                if c.get("comment_data") == "door opened; badge 42"], what="the event's comment")[0]
+    assert comment["author"] == "barcode-readers"  # the token's name, never the token
+    status, body = http("POST", f"{bridge.url}/ws/command", {"command": "disable_svc_notifications",
+                                                               "element": "cmd-host/svc"}, auth=ALIGNAK)
+    assert body["_status"] == "OK" and body["_command"].endswith("] DISABLE_SVC_NOTIFICATIONS;cmd-host;svc")
+    command(bridge, "ENABLE_SVC_NOTIFICATIONS", host_name="cmd-host", service_description="svc")
+    wait_service(nagios, notifications_enabled="1")
+    http("POST", f"{bridge.url}/command", {"command": "DISABLE_SVC_NOTIFICATIONS", "host": "cmd-host",
+                                             "service": "svc"}, auth=ALIGNAK)
+    wait_service(nagios, notifications_enabled="0")
+
+
+def test_metrics_from_the_running_daemon(bridge: BridgeProcess) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    command(bridge, "PROCESS_HOST_CHECK_RESULT", host_name="cmd-host", status_code=0, plugin_output="counted")
+    with urllib.request.urlopen(f"{bridge.url}/metrics", timeout=30) as response:  # no auth
+        families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+    assert families["naemon_bridge_engine_up"].samples[0].value == 1
+    assert families["naemon_bridge_results_accepted"].samples[0].value >= 1
+    assert families["naemon_bridge_results_delivered"].samples[0].value >= 1

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from bridge.sandbox import NagiosSandbox
-from tests.conftest import USER, BridgeProcess, start_bridge
+from tests.conftest import USER, BridgeProcess, bridge_config, start_bridge
 from tests.helpers import http, read_status, wait_for
 
 
@@ -23,28 +23,10 @@ def row(bridge: BridgeProcess, service: str) -> dict:
 
 
 def test_a_silent_service_goes_stale_gets_a_stale_result_and_recovers(nagios: NagiosSandbox, tmp_path: Path) -> None:
-    config = tmp_path / "bridge.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-[engine]
-kind = "nagios"
-command_file = "{nagios.command_file}"
-objects_cache = "{nagios.objects_cache}"
-status_file = "{nagios.status_file}"
-[spool]
-directory = "{tmp_path / 'spool'}"
-[freshness]
-submit_stale = true
-sweep_interval = 0.2
-[[freshness.rules]]
-host = "fresh-host"
-service = "svc"
-threshold = 3
-[[users]]
-name = "{USER[0]}"
-password = "{USER[1]}"
-""")
+    rule = '[freshness]\nsubmit_stale = true\nsweep_interval = 0.2\n' \
+           '[[freshness.rules]]\nhost = "fresh-host"\nservice = "svc"\nthreshold = 3\n'
+    config = bridge_config(tmp_path / "bridge.toml", nagios, known_objects=True, extra=rule,
+                           users=f'[[users]]\nname = "{USER[0]}"\npassword = "{USER[1]}"\n')
     bridge = start_bridge(config)
     try:
         bridge.wait_listening()

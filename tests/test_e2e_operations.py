@@ -15,22 +15,8 @@ import pytest
 
 from bridge.sandbox import NagiosSandbox
 from bridge.systemd import Notifier
-from tests.conftest import ROOT, start_bridge
+from tests.conftest import ROOT, bridge_config, bridge_toml, start_bridge
 from tests.helpers import http, wait_for
-
-
-def bridge_toml(nagios: NagiosSandbox, tmp_path: Path, users: str) -> str:
-    return f"""
-[server]
-listen = "127.0.0.1:0"
-[engine]
-kind = "nagios"
-command_file = "{nagios.command_file}"
-objects_cache = "{nagios.objects_cache}"
-[spool]
-directory = "{tmp_path / 'spool'}"
-{users}
-"""
 
 
 def test_systemd_hears_ready_watchdog_and_stopping_in_order(nagios: NagiosSandbox, tmp_path: Path) -> None:
@@ -38,8 +24,7 @@ def test_systemd_hears_ready_watchdog_and_stopping_in_order(nagios: NagiosSandbo
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(address)
     listener.settimeout(20)
-    config = tmp_path / "bridge.toml"
-    config.write_text(bridge_toml(nagios, tmp_path, '[[users]]\nname = "u"\npassword = "p"\n'))
+    config = bridge_config(tmp_path / "bridge.toml", nagios, known_objects=True)
     os.environ.update(NOTIFY_SOCKET=address, WATCHDOG_USEC="200000")
     try:
         bridge = start_bridge(config)
@@ -99,7 +84,11 @@ def test_reload_applies_new_passwords_and_permissions_without_losing_results(nag
                                                                              tmp_path: Path) -> None:
     config = tmp_path / "bridge.toml"
     steady = '[[users]]\nname = "steady"\npassword = "s"\n'
-    config.write_text(bridge_toml(nagios, tmp_path, steady + '[[users]]\nname = "alice"\npassword = "old"\n'))
+
+    def config_text(more_users: str) -> str:
+        return bridge_toml(nagios, tmp_path, known_objects=True, users=steady + more_users)
+
+    config.write_text(config_text('[[users]]\nname = "alice"\npassword = "old"\n'))
     bridge = start_bridge(config)
     url = bridge.wait_listening()
     host_result = {"host_name": "reload-host", "status_code": 0, "plugin_output": "x"}
@@ -122,7 +111,7 @@ def test_reload_applies_new_passwords_and_permissions_without_losing_results(nag
     sender.start()
     try:
         assert post(("alice", "old"), host_result) == 200
-        config.write_text(bridge_toml(nagios, tmp_path, steady + '[[users]]\nname = "alice"\npassword = "new"\n'
+        config.write_text(config_text('[[users]]\nname = "alice"\npassword = "new"\n'
                                       'commands = ["PROCESS_SERVICE_CHECK_RESULT"]\n'))
         bridge.process.send_signal(signal.SIGHUP)
         wait_for(lambda: "reloaded" in bridge.log_text(), what="the reload")
@@ -135,7 +124,7 @@ def test_reload_applies_new_passwords_and_permissions_without_losing_results(nag
                          auth=("alice", "new"))
         assert status == 200
 
-        config.write_text(bridge_toml(nagios, tmp_path, steady) + '[server]\nlisten = "127.0.0.1:1"\n')
+        config.write_text(config_text("") + '[server]\nlisten = "127.0.0.1:1"\n')
         bridge.process.send_signal(signal.SIGHUP)  # a broken config: [server] twice
         wait_for(lambda: "reload failed" in bridge.log_text(), what="the failed reload to be logged")
         assert str(config) in bridge.log_text().split("reload failed", 1)[1].splitlines()[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.sandbox import NagiosSandbox
-from tests.conftest import ROOT, USER, start_bridge
+from tests.conftest import ROOT, USER, bridge_config, start_bridge
 from tests.helpers import read_status, wait_for
 
 
@@ -27,22 +27,9 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 def test_https_with_curl_k_and_submit_i(nagios: NagiosSandbox, tmp_path: Path,
                                         certificate: tuple[Path, Path]) -> None:
     cert, key = certificate
-    config = tmp_path / "bridge.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-tls_cert = "{cert}"
-tls_key = "{key}"
-[engine]
-kind = "nagios"
-command_file = "{nagios.command_file}"
-objects_cache = "{nagios.objects_cache}"
-[spool]
-directory = "{tmp_path / 'spool'}"
-[[users]]
-name = "{USER[0]}"
-password = "{USER[1]}"
-""")
+    config = bridge_config(tmp_path / "bridge.toml", nagios, known_objects=True,
+                           server=f'tls_cert = "{cert}"\ntls_key = "{key}"',
+                           users=f'[[users]]\nname = "{USER[0]}"\npassword = "{USER[1]}"\n')
     bridge = start_bridge(config)
     try:
         url = bridge.wait_listening()
