@@ -26,6 +26,7 @@ from bridge.errors import (
     UnknownCommand,
 )
 from bridge.freshness import freshness_feedback
+from bridge.jsonio import json_answer, loads
 from bridge.submission import admit, submit_commands
 
 
@@ -33,7 +34,7 @@ async def host_view(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     document = await _document(request)
     if not document:
-        return web.json_response({"_status": "ERR", "_error": "You must send parameters on this endpoint."})
+        return json_answer({"_status": "ERR", "_error": "You must send parameters on this endpoint."})
     config = request.app[CONFIG].current
     files = request.app[ENGINE_FILES]
     update = plan_host_update(document, request.match_info.get("host_name"), known=await files.objects(),
@@ -41,12 +42,12 @@ async def host_view(request: web.Request) -> web.Response:
                               ignore_unknown_service=config.alignak.ignore_unknown_service)
     if update.issues:
         request.app[METRICS].refused.labels("invalid").inc()
-        return web.json_response({"_status": "ERR", "_result": [], "_issues": update.issues})
+        return json_answer({"_status": "ERR", "_result": [], "_issues": update.issues})
     await admit(request.app, principal, update.commands)
     await submit_commands(request.app, update.commands)
     result = [f"{update.host_name} is alive :)"] + [command_text(c) for c in update.commands] + update.notes
     _add_freshness(request.app, update)
-    return web.json_response({"_status": "OK", "_result": result, "_feedback": update.feedback})
+    return json_answer({"_status": "OK", "_result": result, "_feedback": update.feedback})
 
 
 async def host_get_view(request: web.Request) -> web.Response:
@@ -55,9 +56,9 @@ async def host_get_view(request: web.Request) -> web.Response:
     files = request.app[ENGINE_FILES]
     update = host_feedback(request.match_info["host_name"], known=await files.objects(), status=await files.status())
     if update.issues:
-        return web.json_response({"_status": "ERR", "_issues": update.issues})
+        return json_answer({"_status": "ERR", "_issues": update.issues})
     _add_freshness(request.app, update)
-    return web.json_response({"_status": "OK", "_feedback": update.feedback})
+    return json_answer({"_status": "OK", "_feedback": update.feedback})
 
 
 def _add_freshness(app: web.Application, update: HostUpdate) -> None:
@@ -81,10 +82,10 @@ async def command_view(request: web.Request) -> web.Response:
                                author=principal.name)
     except (InvalidInput, UnknownCommand) as exc:
         request.app[METRICS].refuse(exc)
-        return web.json_response({"_status": "ERR", "_error": str(exc)})
+        return json_answer({"_status": "ERR", "_error": str(exc)})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
-    return web.json_response({"_status": "OK", "_command": command_text(command)})
+    return json_answer({"_status": "OK", "_command": command_text(command)})
 
 
 async def event_view(request: web.Request) -> web.Response:
@@ -95,10 +96,10 @@ async def event_view(request: web.Request) -> web.Response:
         command = plan_event(document, now=int(request.app[CLOCK]()), author=principal.name)
     except InvalidInput as exc:
         request.app[METRICS].refuse(exc)
-        return web.json_response({"_status": "ERR", "_error": str(exc)})
+        return json_answer({"_status": "ERR", "_error": str(exc)})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
-    return web.json_response({"_status": "OK", "_result": [command_text(command)]})
+    return json_answer({"_status": "OK", "_result": [command_text(command)]})
 
 
 async def _document(request: web.Request) -> dict[str, object]:
@@ -108,7 +109,7 @@ async def _document(request: web.Request) -> dict[str, object]:
     if not body.strip():
         return {}
     try:
-        document = json.loads(body)
+        document = loads(body)
     except json.JSONDecodeError as exc:
         raise BadRequestBody(400, f"Invalid JSON document: {exc.msg} at line {exc.lineno} column {exc.colno} "
                                   f"(JSON needs true/false, not Python's True/False, and no trailing commas)") from None
@@ -137,4 +138,4 @@ def render_error(status: int, message: str, error: BridgeError | None) -> web.Re
     elif error is not None:
         status = 200  # Alignak reports bad content with HTTP 200 and _status ERR
     issues = error.reasons if isinstance(error, EngineRefused) else [message]
-    return web.json_response({"_status": "ERR", "_issues": issues}, status=status or 500, headers=headers)
+    return json_answer({"_status": "ERR", "_issues": issues}, status=status or 500, headers=headers)

@@ -9,6 +9,7 @@ from aiohttp import web
 from bridge.api_op5 import authenticate
 from bridge.appkeys import FRESHNESS
 from bridge.errors import InvalidInput
+from bridge.jsonio import json_answer
 
 _TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no", "")
 
@@ -22,4 +23,4 @@ async def freshness_view(request: web.Request) -> web.Response:
     table = request.app[FRESHNESS]
     rows = table.rows(stale_only=stale in _TRUE, host=request.query.get("host"))
     objects = [{key: value for key, value in asdict(row).items()} for row in rows]
-    return web.json_response({"objects": objects, "counts": table.counts()})
+    return json_answer({"objects": objects, "counts": table.counts()})

@@ -26,6 +26,7 @@ from bridge.errors import (
     UnknownCommand,
     UnknownObject,
 )
+from bridge.jsonio import json_answer, loads
 from bridge.submission import admit, submit_commands
 from bridge.values import Command
 
@@ -46,7 +47,7 @@ async def command_view(request: web.Request) -> web.Response:
     command = command_from_params(spec, params, now=int(request.app[CLOCK]()), author=principal.name)
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
-    return web.json_response({"result": f"Successfully submitted {spec.name}"})
+    return json_answer({"result": f"Successfully submitted {spec.name}"})
 
 
 async def results_view(request: web.Request) -> web.Response:
@@ -70,7 +71,7 @@ async def results_view(request: web.Request) -> web.Response:
                                f"{listed}{more}")
     await admit(request.app, principal, commands)
     await submit_commands(request.app, commands)
-    return web.json_response({"result": f"Successfully submitted {len(commands)} results",
+    return json_answer({"result": f"Successfully submitted {len(commands)} results",
                               "accepted": len(commands)})
 
 
@@ -95,14 +96,14 @@ async def list_view(request: web.Request) -> web.Response:
     engine = request.app[CONFIG].current.engine.kind
     names = [spec for spec in COMMANDS.values()
              if principal.grants.may_run(spec) and (not spec.naemon_only or engine.value == "naemon")]
-    return web.json_response({"commands": [{"name": s.name, "target": s.target.value} for s in names]})
+    return json_answer({"commands": [{"name": s.name, "target": s.target.value} for s in names]})
 
 
 async def template_view(request: web.Request) -> web.Response:
     """``GET /api/command/<COMMAND>``: its parameters, types, which are required, and the defaults."""
     principal = await authenticate(request)
     spec = find_command(request.match_info["command"].upper(), request.app[CONFIG].current.engine.kind)
-    return web.json_response({**command_template(spec), "permitted": principal.grants.may_run(spec)})
+    return json_answer({**command_template(spec), "permitted": principal.grants.may_run(spec)})
 
 
 def command_template(spec: CommandSpec) -> dict[str, object]:
@@ -120,7 +121,7 @@ def command_template(spec: CommandSpec) -> dict[str, object]:
 
 def _json(body: bytes) -> object:
     try:
-        return json.loads(body)
+        return loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequestBody(400, f"the body is not valid JSON: {exc}") from None
 
@@ -165,4 +166,4 @@ def render_error(status: int, message: str, error: BridgeError | None) -> web.Re
     elif isinstance(error, EngineUnavailable):
         status, short = 503, "Engine unavailable"
         headers["Retry-After"] = "5"
-    return web.json_response({"error": short, "full_error": message}, status=status or 500, headers=headers)
+    return json_answer({"error": short, "full_error": message}, status=status or 500, headers=headers)

@@ -66,6 +66,8 @@ class LoginThrottle:
         return failures
 
     def check(self, client: str) -> None:
+        if client not in self._failures:
+            return
         failures = self._recent(client)
         if len(failures) >= self.max_failures:
             retry_after = max(1, math.ceil(failures[0] + self.window - self._clock()))
@@ -91,14 +93,19 @@ class Authenticator:
         self._by_name = {u.name: u for u in users if u.token is None}
         self._tokens = [u for u in users if u.token is not None]
         self.throttle.max_failures, self.throttle.window = limits.max_failures, limits.failure_window
-        # Verified (login, password) digests: a slow hash is computed once per credential, not per request.
-        self._verified: set[bytes] = set()
+        # Digests of Authorization headers already verified, and whom they name: a slow hash is computed once per
+        # credential, and a known caller costs one digest and one lookup (the raw header is never kept).
+        self._verified: dict[bytes, Principal] = {}
 
     async def authenticate(self, header: str | None, client: str = "") -> Principal:
         """The caller, from an ``Authorization`` header. Only wrong credentials count as failed logins."""
         if not header:
             raise NotAuthenticated("authentication required (HTTP basic auth)")
         self.throttle.check(client)
+        key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
+        known = self._verified.get(key)
+        if known is not None:
+            return known
         try:
             credentials = BasicAuth.decode(header, encoding="utf-8")
         except ValueError:
@@ -108,6 +115,9 @@ class Authenticator:
         if principal is None:
             self.throttle.fail(client)
             raise NotAuthenticated("wrong user name, password or token")
+        if len(self._verified) >= _CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[key] = principal
         return principal
 
     async def _principal(self, login: str, password: str) -> Principal | None:
@@ -124,12 +134,4 @@ class Authenticator:
     async def _password_matches(self, user: User, password: str) -> bool:
         if user.password is not None:
             return hmac.compare_digest(password.encode(), user.password.encode())
-        digest = hashlib.sha256(f"{user.name}\0{password}".encode()).digest()
-        if digest in self._verified:
-            return True
-        if not await asyncio.to_thread(_verify_hash, user.password_hash or "", password):
-            return False
-        if len(self._verified) >= _CACHE_LIMIT:
-            self._verified.clear()
-        self._verified.add(digest)
-        return True
+        return await asyncio.to_thread(_verify_hash, user.password_hash or "", password)

@@ -51,7 +51,9 @@ class Argument:
     optional: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: each spec exists once, in COMMANDS, so identity is equality, and hashing one (every request looks
+# derived facts up by spec) costs nothing instead of hashing all its arguments.
+@dataclass(frozen=True, slots=True, eq=False)
 class CommandSpec:
     name: str
     target: Target

@@ -166,41 +166,58 @@ def defaults(spec: CommandSpec) -> Mapping[str, str]:
     return MappingProxyType(described)  # cached and shared: read-only
 
 
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """What validating a spec's parameters needs, derived once per spec rather than on every request."""
+
+    expected: tuple[Parameter, ...]
+    names: frozenset[str]
+    defaulted: frozenset[str]  # missing parameters that take a default value (``defaults``)
+    downtime: bool
+
+
+@cache
+def _form(spec: CommandSpec) -> _Form:
+    described = defaults(spec)
+    return _Form(parameters(spec), frozenset(p.name for p in parameters(spec)),
+                 frozenset(name for name in described if name in _FALLBACK_NAMES), is_downtime(spec))
+
+
+_FALLBACK_NAMES = frozenset({"author", "plugin_output", "start_time", "fixed", "trigger_id"})
+
+
 def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now: int, author: str) -> Command:
     """Validate a client's parameters for ``spec`` into a command timestamped ``now``.
 
     Every problem names the parameter. Missing parameters take ``defaults(spec)``; ``author`` is the
     authenticated user.
     """
-    expected = parameters(spec)
-    known_names = {p.name for p in expected}
-    unknown = sorted(set(params) - known_names)
-    if unknown:
-        takes = ", ".join(p.name for p in expected) or "no parameters"
-        raise InvalidInput(unknown[0], f"is not a parameter of {spec.name} (it takes {takes})")
-    given = {k: v for k, v in params.items() if v is not None and not (v == "" and k != "plugin_output")}
-    described = defaults(spec)
-    fallback: dict[str, object] = {"author": author, "plugin_output": "", "start_time": now, "fixed": 1,
-                                   "trigger_id": 0}
-    downtime = is_downtime(spec)
+    form = _form(spec)
+    if not form.names.issuperset(params):
+        takes = ", ".join(p.name for p in form.expected) or "no parameters"
+        raise InvalidInput(sorted(set(params) - form.names)[0], f"is not a parameter of {spec.name} (it takes "
+                                                                 f"{takes})")
     fields: dict[str, str] = {}
-    for param in expected:
-        if param.name in given:
-            fields[param.name] = _field_value(param, given[param.name], now)
-        elif param.name in described and param.name in fallback:
-            fields[param.name] = _field_value(param, fallback[param.name], now)
-        elif param.name == "duration" and downtime:
+    for param in form.expected:
+        name = param.name
+        value = params.get(name)
+        if value is not None and (value != "" or name == "plugin_output"):
+            fields[name] = _field_value(param, value, now)
+        elif name in form.defaulted:
+            fallback = {"author": author, "plugin_output": "", "start_time": now, "fixed": 1, "trigger_id": 0}
+            fields[name] = _field_value(param, fallback[name], now)
+        elif name == "duration" and form.downtime:
             continue  # end_time - start_time, below
         elif param.optional:
-            fields[param.name] = ""
+            fields[name] = ""
         else:
-            raise InvalidInput(param.name, f"is required by {spec.name}")
-    if downtime:
+            raise InvalidInput(name, f"is required by {spec.name}")
+    if form.downtime:
         start, end = int(fields["start_time"]), int(fields["end_time"])
         if end <= start:
             raise InvalidInput("end_time", f"must be after start_time ({end} is not after {start})")
         fields.setdefault("duration", str(end - start))
-    return Command(spec, tuple(fields[p.name] for p in expected), now)
+    return Command(spec, tuple(fields[p.name] for p in form.expected), now)
 
 
 def escape_output(text: str, engine: EngineKind) -> str:

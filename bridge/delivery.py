@@ -101,8 +101,9 @@ class Delivery:
         future: asyncio.Future[dict[int, str]] = asyncio.get_running_loop().create_future()
         self._waiting.append((lines, future))
         self._wakeup.set()
-        # Shielded: a client that hangs up does not cancel the delivery of what it sent.
-        return await asyncio.shield(future)
+        # Once queued, the lines go whatever becomes of this request: a cancelled wait (a client hanging up, a
+        # shutdown) cancels only the future, which the task then skips (it checks done() before answering).
+        return await future
 
     def configure(self, *, max_spool_bytes: int, fsync: FsyncPolicy, fsync_interval: float) -> None:
         """New spool limits and fsync policy (a reload); applies to the next append."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.appkeys import DELIVERY, FRESHNESS, METRICS
+from bridge.jsonio import json_answer
 from bridge.metrics import metrics_response
 
 # A spool this full makes the bridge report itself degraded, so a balancer can steer traffic elsewhere.
@@ -21,7 +22,7 @@ async def health_view(request: web.Request) -> web.Response:
                   "max_bytes": health.spool_max_bytes, "oldest_age_s": health.oldest_age_s},
         "freshness": request.app[FRESHNESS].counts(),  # stale objects are the engine's news, not the bridge's fault
     }
-    return web.json_response(body, status=503 if degraded else 200)
+    return json_answer(body, status=503 if degraded else 200)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

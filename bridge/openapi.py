@@ -10,6 +10,7 @@ from bridge import __version__
 from bridge.api_op5 import command_template
 from bridge.appkeys import CONFIG
 from bridge.command_table import COMMANDS, ArgType, CommandSpec
+from bridge.jsonio import json_answer
 from bridge.values import EngineKind
 
 _LOOSE_INT = {"type": ["integer", "string"], "pattern": r"^\s*[+-]?\d+\s*$"}
@@ -95,4 +96,4 @@ def openapi_document(engine: EngineKind) -> dict[str, Any]:
 
 
 async def openapi_view(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[CONFIG].current.engine.kind))
+    return json_answer(openapi_document(request.app[CONFIG].current.engine.kind))

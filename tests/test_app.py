@@ -125,6 +125,31 @@ async def test_odd_op5_bodies_get_a_4xx_never_a_500(client: TestClient, body: by
     assert 400 <= response.status < 500, await response.text()
 
 
+@pytest.mark.parametrize(("body", "field", "wrong"), [
+    (b'{"host_name": "web1", "status_code": NaN}', "status_code", "whole number"),
+    (b'{"host_name": "web1", "status_code": 18446744073709551616}', "status_code", "0 (UP)"),
+    (b'{"host_name": "web1", "status_code": 0, "plugin_output": "\\ud800"}', "plugin_output", "lone surrogate"),
+])
+async def test_json_the_fast_codec_refuses_still_reaches_the_field_checks(client: TestClient, reader: FifoReader,
+                                                                         body: bytes, field: str,
+                                                                         wrong: str) -> None:
+    """NaN, integers beyond 64 bits and lone surrogates are JSON Python reads; the answer names the field."""
+    response = await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", data=body,
+                                 headers={**creds(USER), "Content-Type": "application/json"})
+    answer = await response.json()
+    assert (response.status, answer["error"]) == (400, f"Invalid parameter '{field}'"), answer
+    assert wrong in answer["full_error"]
+    assert reader.read_lines() == []
+
+
+async def test_broken_json_is_named_with_its_line_and_column(client: TestClient) -> None:
+    response = await client.patch("/host/web1", data=b'{"livestate": {"state": "up",}}',
+                                  headers={**creds(TOKEN), "Content-Type": "application/json"})
+    answer = await response.json()
+    assert answer["_status"] == "ERR"
+    assert "at line 1 column 30" in answer["_issues"][0], answer
+
+
 @pytest.mark.parametrize("body", [b"[]", b'"x"', b'{"livestate": 5}', b'{"livestate": [1, "x"]}',
                                   b'{"services": 5}', b'{"services": [5]}', b'{"variables": [1]}',
                                   b'{"name": 5}', b'{"livestate": {"state": ["up"]}}',
