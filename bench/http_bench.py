@@ -5,18 +5,15 @@ The daemon runs as a user runs it (``python -m bridge serve``), writing into a r
 fast as it can (an engine stand-in), with a spool on disk. Rows:
 
 1. op5 single results, keep-alive, 32 connections: requests/s, p50/p99 latency — and the baseline, with the ratio;
+   then the same at a steady 2,000 requests/s (Debian's ``hey``, rate-limited) for the latency there;
 2. Alignak ``PATCH /host`` with 100 services a request, and ``POST /api/results`` with 1,000 results a request;
-3. RSS of the daemon at idle, and after the rows above plus 100,000 more distinct objects have reported.
+3. RSS of a fresh daemon at idle, and after 100,000 distinct objects have reported.
 
-Not yet here (see the README): end to end into a real Nagios 4, through the spool, NSCA-ng as the peer.
-
-    apt-get install wrk && python bench/http_bench.py [--seconds 10] [--connections 32]
+    apt-get install wrk hey && python bench/http_bench.py [--seconds 10] [--connections 32]
 """
-
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import re
@@ -24,15 +21,24 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
 
-from bench.common import free_port, wait_port  # noqa: E402
+from bench.common import (  # noqa: E402
+    AUTH,
+    ROOT,
+    Bridge,
+    Row,
+    batch_bodies,
+    cat_reader,
+    free_port,
+    post_batches,
+    print_table,
+    wait_port,
+    workload,
+)
 
-AUTH = "Basic " + base64.b64encode(b"bench:bench").decode()
 # Every script: the method, JSON, basic auth, and a request counter n for varied bodies.
 HEADER = """
 wrk.method = "%(method)s"
@@ -76,38 +82,99 @@ end
 """
 
 
-def wrk(port: int, script: str, seconds: float, connections: int, directory: Path) -> dict[str, float]:
+def wrk(url: str, script: str, seconds: float, connections: int, directory: Path) -> Row:
     path = directory / "script.lua"
     path.write_text(script % {"auth": AUTH})
-    done = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s",
-                           str(path), f"http://127.0.0.1:{port}"], capture_output=True, text=True)
+    done = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+                           "--latency", "-s",
+                           str(path), url], capture_output=True, text=True)
     out = done.stdout
     if done.returncode != 0:
         raise SystemExit(f"wrk failed:\n{done.stdout}{done.stderr}")
-    if "Non-2xx" in out:
+    if "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
 
     def latency(percent: str) -> float:
         value, unit = re.search(rf"\s{percent}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-            "p50": latency("50"), "p99": latency("99")}
+    return Row("", requests=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+               p50=latency("50"), p99=latency("99"))
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def steady(url: str, rate: int, seconds: float, workers: int = 4) -> Row:
+    """op5 single results at a steady ``rate`` (hey: ``workers`` connections, each rate-limited). hey's workers tick
+    together, so each tick sends a burst of ``workers`` requests: few workers keep the bursts (and the queueing they
+    cause) small."""
+    body = json.dumps({"host_name": "host-0001", "service_description": "svc-01", "status_code": "0",
+                       "plugin_output": "OK - steady|time=0.01s;1;2"})
+    done = subprocess.run(["hey", "-z", f"{max(1, round(seconds))}s", "-c", str(workers), "-q",
+                           str(rate // workers), "-m", "POST", "-T", "application/json", "-H", f"Authorization: {AUTH}",
+                           "-d", body, f"{url}/api/command/PROCESS_SERVICE_CHECK_RESULT"],
+                          capture_output=True, text=True)
+    out = done.stdout
+    codes = re.findall(r"\[(\d+)\]\s+\d+ responses", out)
+    if done.returncode != 0 or codes != ["200"]:
+        raise SystemExit(f"hey failed or saw errors:\n{out}{done.stderr}")
+
+    def latency(percent: str) -> float:
+        return float(re.search(rf"{percent}% in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
+
+    return Row("", requests=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+               p50=latency("50"), p99=latency("99"))
 
 
-def post(port: int, path: str, body: object) -> None:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Content-Type": "application/json",
-                                                             "Authorization": AUTH})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        assert response.status == 200
+def rows(directory: Path, seconds: float, connections: int, objects: int) -> list[Row]:
+    """The HTTP rows, each with its own figures; the daemon writes into a FIFO a reader drains."""
+    for tool in ("wrk", "hey"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed: apt-get install {tool}")
+    fifo = directory / "engine.cmd"
+    os.mkfifo(fifo)
+    reader = cat_reader(fifo)
+    baseline_port = free_port()
+    noop = subprocess.Popen([sys.executable, str(ROOT / "bench" / "noop_server.py"), str(baseline_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bridge: Bridge | None = None
+    try:
+        wait_port(baseline_port)
+        wrk(f"http://127.0.0.1:{baseline_port}", SINGLE, 1, connections, directory)  # warm up, as the bridge
+        base = wrk(f"http://127.0.0.1:{baseline_port}", SINGLE, seconds, connections, directory)
+        base_calm = steady(f"http://127.0.0.1:{baseline_port}", 2000, seconds)
+        bridge = Bridge(directory / "bridge", fifo)
+        wrk(bridge.url, SINGLE, 1, connections, directory)  # warm up: first requests read files, fill caches
+        single = wrk(bridge.url, SINGLE, seconds, connections, directory)
+        calm = steady(bridge.url, 2000, seconds)
+        alignak = wrk(bridge.url, ALIGNAK, seconds, connections, directory)
+        batch = wrk(bridge.url, BATCH, seconds, connections, directory)
+        bridge.stop()
+        bridge = Bridge(directory / "rss", fifo)  # a fresh daemon: what 100k objects cost, nothing else
+        idle = bridge.rss_mib()
+        reported = workload(objects, "rss", hosts=max(1, objects // 10))
+        post_batches(bridge.port, batch_bodies(reported), clients=2)
+        loaded = bridge.rss_mib()
+    finally:
+        if bridge is not None:
+            bridge.stop()
+        noop.terminate()
+        noop.wait(30)
+        reader.kill()
+        reader.wait()
+    return [
+        Row("do-nothing aiohttp JSON handler (baseline)", requests=base.requests, p50=base.p50, p99=base.p99,
+            versus="100%"),
+        Row(f"op5 single result, {connections} connections", requests=single.requests, results=single.requests,
+            p50=single.p50, p99=single.p99, versus=f"{single.requests / base.requests:.0%} of the baseline"),
+        Row("baseline, steady 2,000 requests/s (hey, 4 connections)", requests=base_calm.requests,
+            p50=base_calm.p50, p99=base_calm.p99),
+        Row("op5 single result, steady 2,000 requests/s", requests=calm.requests, results=calm.requests,
+            p50=calm.p50, p99=calm.p99),
+        Row("Alignak PATCH /host, 100 services a request", requests=alignak.requests,
+            results=alignak.requests * 100, p50=alignak.p50, p99=alignak.p99),
+        Row("POST /api/results, 1,000 results a request", requests=batch.requests, results=batch.requests * 1000,
+            p50=batch.p50, p99=batch.p99),
+        Row(f"RSS: {idle:.0f} MiB idle, {loaded:.0f} MiB after {objects:,} distinct objects reported"),
+    ]
 
 
 def main() -> None:
@@ -116,62 +183,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--objects", type=int, default=100_000, help="distinct objects for the RSS row")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install wrk")
-    processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp:
-        directory = Path(tmp)
-        try:
-            baseline_port = free_port()
-            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-            processes.append(subprocess.Popen([sys.executable, str(ROOT / "bench" / "noop_server.py"),
-                                               str(baseline_port)], **quiet))
-            fifo = directory / "engine.cmd"
-            os.mkfifo(fifo)
-            # The engine stand-in: holds the FIFO open read-write, as the engine does, and reads everything.
-            processes.append(subprocess.Popen(["bash", "-c", f"exec 3<>'{fifo}'; exec cat <&3 > /dev/null"], **quiet))
-            port = free_port()
-            config = directory / "bridge.toml"
-            config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n[engine]\nkind = "nagios"\n'
-                              f'command_file = "{fifo}"\n[spool]\ndirectory = "{directory / "spool"}"\n'
-                              '[log]\nlevel = "warning"\n[[users]]\nname = "bench"\npassword = "bench"\n')
-            bridge = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--config", str(config)], cwd=ROOT,
-                                      **quiet)
-            processes.append(bridge)
-            wait_port(baseline_port)
-            wait_port(port)
-            idle_rss = rss_mib(bridge.pid)
-            baseline = wrk(baseline_port, SINGLE, args.seconds, args.connections, directory)
-            single = wrk(port, SINGLE, args.seconds, args.connections, directory)
-            alignak = wrk(port, ALIGNAK, args.seconds, args.connections, directory)
-            batch = wrk(port, BATCH, args.seconds, args.connections, directory)
-            for start in range(0, args.objects, 1000):
-                post(port, "/api/results", [{"host_name": f"rss-host-{n // 10:06d}", "service_description":
-                                             f"svc-{n % 10}", "status_code": 0, "plugin_output": "ok"}
-                                            for n in range(start, min(start + 1000, args.objects))])
-            loaded_rss = rss_mib(bridge.pid)
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/health")
-            with urllib.request.urlopen(request, timeout=30) as response:
-                counts = json.loads(response.read())["freshness"]
-            tracked = counts["fresh"] + counts["stale"]
-        finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(30)
-    print(f"wrk: 2 threads, {args.connections} connections, {args.seconds:g} s a row, keep-alive; "
-          f"the daemon writes into a drained FIFO")
-    print(f"{'row':<46}{'requests/s':>12}{'results/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'vs baseline':>13}")
-    print(f"{'do-nothing aiohttp JSON handler (baseline)':<46}{baseline['rps']:>12,.0f}{'':>12}"
-          f"{baseline['p50']:>9.2f}{baseline['p99']:>9.2f}{'100%':>13}")
-    print(f"{'op5 single result':<46}{single['rps']:>12,.0f}{single['rps']:>12,.0f}{single['p50']:>9.2f}"
-          f"{single['p99']:>9.2f}{single['rps'] / baseline['rps']:>12.0%}")
-    print(f"{'Alignak PATCH /host, 100 services':<46}{alignak['rps']:>12,.0f}{alignak['rps'] * 100:>12,.0f}"
-          f"{alignak['p50']:>9.2f}{alignak['p99']:>9.2f}")
-    print(f"{'POST /api/results, 1,000 results':<46}{batch['rps']:>12,.0f}{batch['rps'] * 1000:>12,.0f}"
-          f"{batch['p50']:>9.2f}{batch['p99']:>9.2f}")
-    print(f"daemon RSS: {idle_rss:.0f} MiB idle, {loaded_rss:.0f} MiB after the rows above and {args.objects:,} "
-          f"more distinct objects ({tracked:,} objects tracked)")
+        table = rows(Path(tmp), args.seconds, args.connections, args.objects)
+    print_table(f"wrk: 2 threads, {args.connections} connections, {args.seconds:g} s a row, keep-alive; the daemon "
+                "writes into a drained FIFO", table)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ spool. Request handlers call ``Delivery.submit(lines)`` and get an answer only w
 or on disk in the spool: that is what a 2xx promises. Nothing else writes to the engine.
 
 Order: while anything is spooled, new lines are appended behind it, and the spool drains into the engine first.
+A pipe that is full while the engine still reads is waited out (``BUSY_PATIENCE``) before anything is spooled.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ log = logging.getLogger("naemon_bridge.delivery")
 
 _BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all: bounded, so its return is seen within 2 s
 PROBE_INTERVAL = 2.0  # how often an idle bridge checks that the engine still reads its pipe
+BUSY_PATIENCE = 1.0  # how long requests wait for room in a full pipe while the engine reads, before spooling
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +171,7 @@ class Delivery:
         whole: list[tuple[int, _Waiting]] = list(enumerate(items))
         if not self.spool.pending_results:  # else: nothing overtakes what is spooled
             flat = [line for lines, _ in items for line in lines]
-            written = await self._write(flat)
+            written = await self._write_patiently(flat)
             whole, start = [], 0
             for number, item in enumerate(items):
                 lines = item[0]
@@ -232,6 +234,26 @@ class Delivery:
                 return  # the engine is gone (backoff set), or requests wait: answer them first
             if written.prefix < len(lines):
                 await self.transport.wait_ready(0.1)  # the pipe is full: go on as soon as the engine reads
+
+    async def _write_patiently(self, lines: Sequence[bytes]) -> Written:
+        """Write, and while the engine is only busy (its pipe full, but it reads), wait for room for up to
+        BUSY_PATIENCE s before the rest goes to the spool. Nagios empties its pipe in bursts: spooling at every full
+        pipe would send most lines through the disk (and an fsync) while the engine is keeping up."""
+        written = await self._write(lines)
+        deadline = time.monotonic() + BUSY_PATIENCE
+        while written.stopped is not None and not written.stopped.down and not self._stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await self.transport.wait_ready(left)
+            pending = [index for index, taken in enumerate(written.taken) if not taken]
+            more = await self._write([lines[index] for index in pending])
+            for position, index in enumerate(pending):
+                written.taken[index] = more.taken[position]
+                if position in more.refusals:
+                    written.refusals[index] = more.refusals[position]
+            written.stopped = more.stopped
+        return written
 
     async def _write(self, lines: Sequence[bytes]) -> Written:
         """Hand lines to the transport; note the engine's state and what reached it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,35 +37,30 @@ def test_transport_bench_prints_the_fifo_and_the_query_handler() -> None:
     assert labels == ["FIFO, drained (baseline)", "query handler (stand-in peer), 2 conn."]
 
 
-def test_http_bench_prints_its_rows() -> None:
+def test_the_bench_prints_every_row_of_the_readme_table() -> None:
+    """``python -m bench`` at a tiny size: every row, the baselines and the peer included, still runs."""
+    import os
     import shutil
 
     import pytest
 
-    if shutil.which("wrk") is None:
-        if __import__("os").environ.get("CI"):
-            pytest.fail("wrk is not installed: .ci/run must install it")
-        pytest.skip("wrk (Debian's wrk) is not installed")
-    done = subprocess.run([sys.executable, "bench/http_bench.py", "--seconds", "1", "--connections", "4",
-                           "--objects", "2000"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4")
+               if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin") is None]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{', '.join(missing)} not installed: .ci/run must install them")
+        pytest.skip(f"not installed: {', '.join(missing)}")
+    done = subprocess.run([sys.executable, "-m", "bench", "--seconds", "1", "--connections", "4", "--results",
+                           "2000", "--objects", "2000"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    for row in ("do-nothing aiohttp JSON handler (baseline)", "op5 single result", "Alignak PATCH /host",
-                "POST /api/results", "daemon RSS"):
-        assert row in done.stdout
-
-
-def test_engine_bench_prints_its_rows() -> None:
-    import pytest
-
-    from bridge.sandbox import nagios_binary
-
-    if nagios_binary() is None:
-        if __import__("os").environ.get("CI"):
-            pytest.fail("nagios4 is not installed: .ci/run must install nagios4-core")
-        pytest.skip("nagios4 is not installed")
-    done = subprocess.run([sys.executable, "bench/engine_bench.py", "--results", "2000"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    for row in ("raw writer into the pipe (baseline)", "bridge, engine reading",
-                "bridge, engine down: accepted into the spool", "then drained into the started engine"):
-        assert row in done.stdout
+    labels = [re.split(r"\s{2,}", line.strip())[0] for line in done.stdout.splitlines()[2:-1]]
+    assert labels == [
+        "do-nothing aiohttp JSON handler (baseline)", "op5 single result, 4 connections",
+        "baseline, steady 2,000 requests/s (hey, 4 connections)", "op5 single result, steady 2,000 requests/s",
+        "Alignak PATCH /host, 100 services a request", "POST /api/results, 1,000 results a request",
+        labels[6], "NSCA-ng 1.6, one send_nsca", "NSCA-ng 1.6, 4 send_nsca in parallel",
+        "bridge, same results, 1,000 a request, 4 clients", "raw writer into the pipe (baseline)",
+        "bridge, engine reading", "bridge, engine down: accepted into the spool",
+        "... then drained into the started engine"], done.stdout
+    assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[6])
+    assert "x NSCA-ng at its best" in done.stdout

@@ -70,6 +70,24 @@ async def test_a_full_pipe_spools_and_nothing_is_lost_or_reordered(fifo: Path, d
         reader.close()
 
 
+async def test_a_busy_engine_that_reads_again_soon_gets_everything_through_the_pipe(fifo: Path,
+                                                                                   delivery: Delivery) -> None:
+    """Nagios empties its pipe in bursts: a full pipe while the engine still reads is waited out (up to
+    BUSY_PATIENCE), not spooled; every request is answered once its lines are in the pipe."""
+    reader = FifoReader(fifo)
+    try:
+        sent = [f"[1] PROCESS_SERVICE_CHECK_RESULT;h;s;0;result {i:05d} {'x' * 100}".encode() for i in range(2000)]
+        submits = asyncio.gather(*(delivery.submit(sent[i:i + 10]) for i in range(0, 2000, 10)))
+        await asyncio.sleep(0.3)  # the 64 KiB pipe is full and the engine is "busy" for a while
+        assert not submits.done()
+        assert await collect(reader, 2000) == sent
+        await submits
+        assert delivery.spool.pending_results == 0
+        assert delivery.spool.pending_bytes == 0
+    finally:
+        reader.close()
+
+
 async def test_a_line_longer_than_pipe_buf_arrives_whole(fifo: Path, delivery: Delivery) -> None:
     reader = FifoReader(fifo)
     try:

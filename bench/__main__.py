@@ -1,0 +1,54 @@
+"""Every figure the README's performance table shows, in one run and one table: ``python -m bench``.
+
+Needs Debian's wrk, hey, nagios4-core, nsca-ng-server and nsca-ng-client (``.ci/run`` installs them). Each group of
+rows has its own comparison measured in the same run: the do-nothing aiohttp handler for the HTTP rows, NSCA-ng for
+the batched rows into a drained FIFO, a raw writer for the rows into a real Nagios 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
+
+from bench import engine_bench, http_bench, nsca_bench  # noqa: E402
+from bench.common import print_table  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk/hey row (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--results", type=int, default=100_000,
+                        help="results for the NSCA-ng and Nagios rows (default 100,000)")
+    parser.add_argument("--objects", type=int, default=100_000, help="distinct objects for the RSS row")
+    args = parser.parse_args()
+    results = max(1000, args.results // 1000 * 1000)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="naemon-bridge-bench-") as tmp:
+        directory = Path(tmp)
+        for part in ("http", "nsca", "engine"):
+            (directory / part).mkdir()
+        rows = http_bench.rows(directory / "http", args.seconds, args.connections, args.objects)
+        rows += nsca_bench.rows(directory / "nsca", results)
+        rows += engine_bench.rows(directory / "engine", results)
+    print_table(
+        f"naemon-bridge {_version()} on {os.cpu_count()} cores: wrk 2 threads, {args.connections} connections, "
+        f"{args.seconds} s a row; {results:,} results for the NSCA-ng and Nagios rows", rows,
+        [f"({time.monotonic() - started:.0f} s in all)"])
+
+
+def _version() -> str:
+    from bridge import __version__
+
+    return __version__
+
+
+if __name__ == "__main__":
+    main()
