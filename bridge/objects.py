@@ -181,6 +181,10 @@ T = TypeVar("T")
 class WatchedFile(Generic[T]):
     """A parsed file, re-parsed when its inode, size or mtime changes, looked at most every ``min_interval`` s.
 
+    Only the first read waits for the parse. After that, a request gets the last parsed value at once, and a due
+    check re-reads the file in the background: the engine rewrites status.dat every few seconds, and at 100,000
+    objects parsing it takes seconds, which no request should wait for.
+
     A file that is missing or unreadable gives ``None`` (logged once per change of condition): the bridge then
     does not know the objects and accepts any name, rather than refusing every result while the engine is down.
     """
@@ -196,16 +200,30 @@ class WatchedFile(Generic[T]):
         self._checked_at: float | None = None
         self._problem: str | None = None
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def get(self) -> T | None:
-        now = self._clock()
-        if self._checked_at is not None and now - self._checked_at < self._min_interval:
+        if self._checked_at is None:
+            async with self._lock:  # the first read: everyone waits for the one parse
+                if self._checked_at is None:
+                    await self._refresh()
+                    self._checked_at = self._clock()
             return self._value
-        async with self._lock:
-            if self._checked_at is not None and self._clock() - self._checked_at < self._min_interval:
-                return self._value
-            await self._refresh()
+        if self._refreshing is None and self._clock() - self._checked_at >= self._min_interval:
             self._checked_at = self._clock()
+            self._refreshing = asyncio.create_task(self._refresh(), name=f"re-read {self.path}")
+            self._refreshing.add_done_callback(self._refreshed)
+        return self._value
+
+    def _refreshed(self, task: asyncio.Task[None]) -> None:
+        self._refreshing = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("cannot parse %s: %s", self.path, task.exception())
+
+    async def refreshed(self) -> T | None:
+        """The value once any background re-read has finished (for tests and tools)."""
+        if self._refreshing is not None:
+            await asyncio.shield(self._refreshing)
         return self._value
 
     async def _refresh(self) -> None:
