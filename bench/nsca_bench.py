@@ -41,19 +41,17 @@ def nsca_binaries() -> tuple[str, str] | None:
     return (server, client) if server and client else None
 
 
-def send_nsca(client: str, port: int, config: Path, text: str, clients: int) -> None:
-    lines = text.splitlines(keepends=True)
-    processes = [subprocess.Popen([client, "-H", "127.0.0.1", "-p", str(port), "-c", str(config), "-e", "\\n"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for _ in range(clients)]
-    for k, process in enumerate(processes):
-        assert process.stdin is not None
-        process.stdin.write("".join(lines[k::clients]).encode())
-        process.stdin.close()
+def send_nsca(client: str, port: int, config: Path, inputs: list[Path]) -> None:
+    """One send_nsca per input file, all at once (each reads its file as stdin, so none waits for another)."""
+    processes = []
+    for path in inputs:
+        with path.open("rb") as stdin:
+            processes.append(subprocess.Popen([client, "-H", "127.0.0.1", "-p", str(port), "-c", str(config), "-e",
+                                               "\\n"], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     for process in processes:
-        process.wait(600)
+        _, errors = process.communicate(timeout=600)
         if process.returncode != 0:
-            raise SystemExit(f"send_nsca failed: {process.stderr.read().decode() if process.stderr else ''}")
+            raise SystemExit(f"send_nsca failed: {errors.decode(errors='replace')}")
 
 
 def rows(directory: Path, results: int) -> list[Row]:
@@ -72,8 +70,13 @@ def rows(directory: Path, results: int) -> list[Row]:
                              '  commands = ".*"\n}\n')
     client_config.write_text(f'password = "{PASSWORD}"\n')
     items = workload(results, "peer")
-    text = "".join(f"{r['host_name']}\t{r['service_description']}\t{r['status_code']}\t{r['plugin_output']}\n"
-                   for r in items)
+    lines = [f"{r['host_name']}\t{r['service_description']}\t{r['status_code']}\t{r['plugin_output']}\n"
+             for r in items]
+    inputs: dict[int, list[Path]] = {}
+    for clients in (1, 4):
+        inputs[clients] = [directory / f"input-{clients}-{k}.txt" for k in range(clients)]
+        for k, path in enumerate(inputs[clients]):
+            path.write_text("".join(lines[k::clients]))
     measured: dict[str, float] = {}
     nsca = subprocess.Popen([server, "-F", "-c", str(server_config)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -83,7 +86,7 @@ def rows(directory: Path, results: int) -> list[Row]:
         for clients in (1, 4):
             counter.expect(results)
             started = time.monotonic()
-            send_nsca(client, port, client_config, text, clients)
+            send_nsca(client, port, client_config, inputs[clients])
             measured[f"nsca{clients}"] = results / (counter.arrived() - started)
         nsca.terminate()
         nsca.wait(30)

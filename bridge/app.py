@@ -8,17 +8,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bridge import api_alignak, api_op5
 from bridge.appkeys import AUTH, CLOCK, CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS, MONITOR
 from bridge.auth import Authenticator
 from bridge.config import Config, LiveConfig
 from bridge.delivery import Delivery
 from bridge.freshness import FreshnessTable
 from bridge.metrics import Metrics
-from bridge.middlewares import error_middleware
 from bridge.monitor import FreshnessMonitor
 from bridge.objects import EngineFiles
-from bridge.routes import api_style, setup_routes
+from bridge.routes import setup_routes
 from bridge.spool import Spool
 from bridge.transport import FifoTransport, QueryTransport, Transport
 from bridge.types import Clock
@@ -38,11 +36,7 @@ def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) ->
 def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     """The bridge as an aiohttp application: ``serve``, ``demo`` and the tests all build it here."""
     metrics = Metrics()
-    app = web.Application(
-        client_max_size=config.server.max_body_bytes,
-        middlewares=[error_middleware({"op5": api_op5.render_error, "alignak": api_alignak.render_error},
-                                      api_style, metrics)],
-    )
+    app = web.Application(client_max_size=config.server.max_body_bytes)
     app[METRICS] = metrics
     app[CONFIG] = LiveConfig(config)
     app[AUTH] = Authenticator(config.users, config.auth)
@@ -73,5 +67,5 @@ def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
                     spool_bytes=lambda: delivery.spool.pending_bytes,
                     engine_up=lambda: 1 if delivery.engine_reachable else 0,
                     stale_objects=lambda: table.stale_count)
-    setup_routes(app)
+    setup_routes(app, metrics)
     return app

@@ -213,6 +213,13 @@ async def test_unknown_path_is_404_in_the_callers_dialect(client: TestClient) ->
     response = await client.delete("/host/web1", headers=creds(TOKEN))
     assert response.status == 405
     assert (await response.json())["_status"] == "ERR"
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "PATCH", "POST"}
+    response = await client.put("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(USER))
+    assert (response.status, response.headers["Allow"]) == (405, "GET, HEAD, POST")
+    assert "no PUT /api/command/PROCESS_HOST_CHECK_RESULT here" in (await response.json())["full_error"]
+    response = await client.get("/ws/nothing", headers=creds(TOKEN))
+    assert response.status == 404
+    assert (await response.json())["_status"] == "ERR"
 
 
 @pytest.fixture
