@@ -64,12 +64,16 @@ def find_command(name: str, engine: EngineKind) -> CommandSpec:
 
 
 def _text(field: str, value: object) -> str:
+    if type(value) is str:  # nearly always: skip the checks below
+        return value
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
     return str(value)
 
 
 def _integer(field: str, value: object) -> int:
+    if type(value) is str and value.isascii() and value.isdigit():  # the common "2": skip the regex
+        return int(value)
     if isinstance(value, bool):
         raise InvalidInput(field, f"must be a number, not {str(value).lower()}")
     if isinstance(value, int):

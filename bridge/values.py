@@ -40,6 +40,8 @@ class ServiceState(IntEnum):
 
 
 def _encodable(field: str, value: str) -> str:
+    if value.isascii():  # nearly always, and far cheaper than encoding
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
