@@ -12,6 +12,7 @@ fast as it can (an engine stand-in), with a spool on disk. Rows:
 
     apt-get install wrk hey && python bench/http_bench.py [--seconds 10] [--connections 32]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
@@ -83,7 +85,16 @@ end
 """
 
 
-def wrk(url: str, script: str, seconds: float, connections: int, directory: Path) -> Row:
+@dataclass(frozen=True)
+class Load:
+    """What a load generator measured: requests/s and latency percentiles in ms."""
+
+    requests: float
+    p50: float
+    p99: float
+
+
+def wrk(url: str, script: str, seconds: float, connections: int, directory: Path) -> Load:
     path = directory / "script.lua"
     path.write_text(script % {"auth": AUTH})
     done = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
@@ -99,11 +110,11 @@ def wrk(url: str, script: str, seconds: float, connections: int, directory: Path
         value, unit = re.search(rf"\s{percent}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return Row("", requests=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-               p50=latency("50"), p99=latency("99"))
+    return Load(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+                latency("50"), latency("99"))
 
 
-def steady(url: str, rate: int, seconds: float, workers: int = 4) -> Row:
+def steady(url: str, rate: int, seconds: float, workers: int = 4) -> Load:
     """op5 single results at a steady ``rate`` (hey: ``workers`` connections, each rate-limited). hey's workers tick
     together, so each tick sends a burst of ``workers`` requests: few workers keep the bursts (and the queueing they
     cause) small."""
@@ -121,16 +132,16 @@ def steady(url: str, rate: int, seconds: float, workers: int = 4) -> Row:
     def latency(percent: str) -> float:
         return float(re.search(rf"{percent}% in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
 
-    return Row("", requests=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-               p50=latency("50"), p99=latency("99"))
+    return Load(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+                latency("50"), latency("99"))
 
 
 PAIRS = 3
 
 
-def _median(runs: list[Row]) -> Row:
+def _median(runs: list[Load]) -> Load:
     """The run with the median requests/s (its latencies with it)."""
-    return sorted(runs, key=lambda row: row.requests or 0.0)[len(runs) // 2]
+    return sorted(runs, key=lambda load: load.requests)[len(runs) // 2]
 
 
 def rows(directory: Path, seconds: float, connections: int, objects: int) -> list[Row]:
