@@ -170,6 +170,10 @@ def defaults(spec: CommandSpec) -> Mapping[str, str]:
     return MappingProxyType(described)  # cached and shared: read-only
 
 
+# The parameters whose defaults are values, not derived (duration is end_time - start_time): see the loop below.
+_FALLBACK_NAMES = frozenset({"author", "plugin_output", "start_time", "fixed", "trigger_id"})
+
+
 @dataclass(frozen=True, slots=True)
 class _Form:
     """What validating a spec's parameters needs, derived once per spec rather than on every request."""
@@ -185,9 +189,6 @@ def _form(spec: CommandSpec) -> _Form:
     described = defaults(spec)
     return _Form(parameters(spec), frozenset(p.name for p in parameters(spec)),
                  frozenset(name for name in described if name in _FALLBACK_NAMES), is_downtime(spec))
-
-
-_FALLBACK_NAMES = frozenset({"author", "plugin_output", "start_time", "fixed", "trigger_id"})
 
 
 def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now: int, author: str) -> Command:
