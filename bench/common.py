@@ -120,7 +120,10 @@ class Bridge:
 
     def rss_mib(self) -> float:
         """The daemon's RSS, its worker processes' included."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        try:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        except OSError:  # a kernel without CONFIG_PROC_CHILDREN: the daemon alone
+            children = []
         return rss_mib(self.process.pid) + sum(rss_mib(int(child)) for child in children)
 
     def stop(self) -> None:
