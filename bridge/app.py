@@ -30,7 +30,8 @@ def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) ->
     transport: Transport = QueryTransport(engine.query_socket, engine.query_connections) \
         if engine.query_socket is not None else FifoTransport(engine.command_file)
     return Delivery(transport, spool, max_spool_bytes=config.spool.max_bytes,
-                    fsync_interval=config.spool.fsync_interval, clock=clock, on_delivered=metrics.delivered.inc)
+                    fsync_interval=config.spool.fsync_interval, busy_wait=engine.busy_wait, clock=clock,
+                    on_delivered=metrics.delivered.inc)
 
 
 def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:

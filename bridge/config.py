@@ -68,6 +68,7 @@ class EngineConfig:
     status_file: Path | None = None
     query_socket: Path | None = None
     query_connections: int = 4
+    busy_wait: float = 1.0  # seconds a full pipe is waited out while the engine reads, before lines are spooled
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +189,11 @@ class _Section:
     def path_or(self, key: str, default: Path) -> Path:
         return self.path(key) or default
 
-    def number(self, key: str, default: float, *, low: float) -> float:
+    def number(self, key: str, default: float, *, low: float, high: float | None = None) -> float:
         value = self.get(key, (int, float), default)
-        if value < low:
-            raise self.error(key, f"must be a number of at least {low}, not {value!r}")
+        if value < low or (high is not None and value > high):
+            within = f"from {low:g} to {high:g}" if high is not None else f"at least {low}"
+            raise self.error(key, f"must be a number {within}, not {value!r}")
         return float(value)
 
     def size(self, key: str, default: int, *, low: int) -> int:
@@ -298,6 +300,7 @@ def _engine(section: _Section) -> EngineConfig:
         status_file=section.path("status_file"),
         query_socket=query_socket,
         query_connections=connections,
+        busy_wait=section.number("busy_wait", 1.0, low=0.0, high=60.0),
     )
 
 

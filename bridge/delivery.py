@@ -3,7 +3,8 @@ spool. Request handlers call ``Delivery.submit(lines)`` and get an answer only w
 or on disk in the spool: that is what a 2xx promises. Nothing else writes to the engine.
 
 Order: while anything is spooled, new lines are appended behind it, and the spool drains into the engine first.
-A pipe that is full while the engine still reads is waited out (``BUSY_PATIENCE``) before anything is spooled.
+A pipe that is full while the engine still reads is waited out (``busy_wait``, engine.busy_wait) before anything
+is spooled.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ log = logging.getLogger("naemon_bridge.delivery")
 
 _BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all: bounded, so its return is seen within 2 s
 PROBE_INTERVAL = 2.0  # how often an idle bridge checks that the engine still reads its pipe
-BUSY_PATIENCE = 1.0  # how long requests wait for room in a full pipe while the engine reads, before spooling
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +46,12 @@ class Delivery:
     """Owns the pipe and the spool; see the module doc. Start with ``start()``, end with ``stop()``."""
 
     def __init__(self, transport: Transport, spool: Spool, *, max_spool_bytes: int, fsync_interval: float = 1.0,
-                 probe_interval: float = PROBE_INTERVAL, clock: Callable[[], float] = time.time,
+                 busy_wait: float = 1.0, probe_interval: float = PROBE_INTERVAL, clock: Callable[[], float] = time.time,
                  on_delivered: Callable[[int], object] = lambda count: None) -> None:
         self.transport = transport
         self.spool = spool
         self.max_spool_bytes = max_spool_bytes
+        self.busy_wait = busy_wait
         self.engine_reachable = False
         self._fsync_interval = fsync_interval
         self._probe_interval = probe_interval
@@ -107,9 +108,11 @@ class Delivery:
         # shutdown) cancels only the future, which the task then skips (it checks done() before answering).
         return await future
 
-    def configure(self, *, max_spool_bytes: int, fsync: FsyncPolicy, fsync_interval: float) -> None:
-        """New spool limits and fsync policy (a reload); applies to the next append."""
+    def configure(self, *, max_spool_bytes: int, fsync: FsyncPolicy, fsync_interval: float,
+                  busy_wait: float) -> None:
+        """New spool limits, fsync policy and busy wait (a reload); applies to the next delivery."""
         self.max_spool_bytes = max_spool_bytes
+        self.busy_wait = busy_wait
         self.spool.fsync = fsync
         self._fsync_interval = fsync_interval
 
@@ -237,10 +240,10 @@ class Delivery:
 
     async def _write_patiently(self, lines: Sequence[bytes]) -> Written:
         """Write, and while the engine is only busy (its pipe full, but it reads), wait for room for up to
-        BUSY_PATIENCE s before the rest goes to the spool. Nagios empties its pipe in bursts: spooling at every full
+        ``busy_wait`` s before the rest goes to the spool. Nagios empties its pipe in bursts: spooling at every full
         pipe would send most lines through the disk (and an fsync) while the engine is keeping up."""
         written = await self._write(lines)
-        deadline = time.monotonic() + BUSY_PATIENCE
+        deadline = time.monotonic() + self.busy_wait
         while written.stopped is not None and not written.stopped.down and not self._stopping:
             left = deadline - time.monotonic()
             if left <= 0:

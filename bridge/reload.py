@@ -44,7 +44,7 @@ def apply_config(app: web.Application, new: Config) -> list[str]:
     if target is not None:
         delivery.transport.retarget(target)
     delivery.configure(max_spool_bytes=new.spool.max_bytes, fsync=new.spool.fsync,
-                       fsync_interval=new.spool.fsync_interval)
+                       fsync_interval=new.spool.fsync_interval, busy_wait=new.engine.busy_wait)
     app[MONITOR].update(new.freshness, new.engine)
     logging.getLogger().setLevel(new.log.level.upper())
     app[CONFIG].current = new

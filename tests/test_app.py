@@ -299,3 +299,17 @@ async def test_metrics_count_what_was_sent(client: TestClient, reader: FifoReade
     assert samples[("naemon_bridge_stale_objects", ())] == 0
     assert samples[("naemon_bridge_request_duration_seconds_count", (("api", "op5"),))] == 3
     assert samples[("naemon_bridge_request_duration_seconds_count", (("api", "alignak"),))] == 1
+
+
+async def test_a_reload_applies_the_spool_limits_and_the_busy_wait(client: TestClient, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from bridge.appkeys import CONFIG, DELIVERY
+    from bridge.reload import apply_config
+
+    app = client.server.app
+    old = app[CONFIG].current
+    new = replace(old, engine=replace(old.engine, busy_wait=0.0), spool=replace(old.spool, max_bytes=1 << 20))
+    assert apply_config(app, new) == []  # neither needs a restart
+    assert (app[DELIVERY].busy_wait, app[DELIVERY].max_spool_bytes) == (0.0, 1 << 20)
+

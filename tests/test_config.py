@@ -52,6 +52,8 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[[users]]\nname = "u"\npassword = "p"\n[[users]]\nname = "u"\npassword = "q"\n', "users[1].name",
      "used twice"),
     ('[alignak]\nignore_unknown_service = "yes"\n', "alignak.ignore_unknown_service", "must be a bool"),
+    ('[engine]\nbusy_wait = 120\n', "engine.busy_wait", "must be a number from 0 to 60, not 120"),
+    ('[engine]\nbusy_wait = -1\n', "engine.busy_wait", "must be a number from 0 to 60"),
     ('[spool]\nmax_bytes = "63KiB"\n', "spool.max_bytes", "at least 65536"),
     ('[spool]\nmax_bytes = "lots"\n', "spool.max_bytes", "2GiB"),
     ('[spool]\nmax_bytes = 1.5\n', "spool.max_bytes", "2GiB"),

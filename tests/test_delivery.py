@@ -73,7 +73,7 @@ async def test_a_full_pipe_spools_and_nothing_is_lost_or_reordered(fifo: Path, d
 async def test_a_busy_engine_that_reads_again_soon_gets_everything_through_the_pipe(fifo: Path,
                                                                                    delivery: Delivery) -> None:
     """Nagios empties its pipe in bursts: a full pipe while the engine still reads is waited out (up to
-    BUSY_PATIENCE), not spooled; every request is answered once its lines are in the pipe."""
+    busy_wait), not spooled; every request is answered once its lines are in the pipe."""
     reader = FifoReader(fifo)
     try:
         sent = [f"[1] PROCESS_SERVICE_CHECK_RESULT;h;s;0;result {i:05d} {'x' * 100}".encode() for i in range(2000)]
