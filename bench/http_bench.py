@@ -8,6 +8,7 @@ fast as it can (an engine stand-in), with a spool on disk. Rows:
    (the two take turns three times; each side's median run counts);
    then the same at a steady 2,000 requests/s (Debian's ``hey``, rate-limited) for the latency there;
 2. Alignak ``PATCH /host`` with 100 services a request, and ``POST /api/results`` with 1,000 results a request;
+   then single results and batches again with ``[server] workers = 2``;
 3. RSS of a fresh daemon at idle, and after 100,000 distinct objects have reported.
 
     apt-get install wrk hey && python bench/http_bench.py [--seconds 10] [--connections 32]
@@ -174,6 +175,11 @@ def rows(directory: Path, seconds: float, connections: int, objects: int) -> lis
         alignak = wrk(bridge.url, ALIGNAK, seconds, connections, directory)
         batch = wrk(bridge.url, BATCH, seconds, connections, directory)
         bridge.stop()
+        bridge = Bridge(directory / "workers", fifo, "workers = 2")
+        wrk(bridge.url, SINGLE, 1, connections, directory)  # warm up (the workers start after the port is bound)
+        single2 = wrk(bridge.url, SINGLE, seconds, connections, directory)
+        batch2 = wrk(bridge.url, BATCH, seconds, connections, directory)
+        bridge.stop()
         bridge = Bridge(directory / "rss", fifo)  # a fresh daemon: what 100k objects cost, nothing else
         idle = bridge.rss_mib()
         reported = workload(objects, "rss", hosts=max(1, objects // 10))
@@ -200,6 +206,11 @@ def rows(directory: Path, seconds: float, connections: int, objects: int) -> lis
             results=alignak.requests * 100, p50=alignak.p50, p99=alignak.p99),
         Row("POST /api/results, 1,000 results a request", requests=batch.requests, results=batch.requests * 1000,
             p50=batch.p50, p99=batch.p99),
+        Row("op5 single result, [server] workers = 2", requests=single2.requests, results=single2.requests,
+            p50=single2.p50, p99=single2.p99, versus=f"{single2.requests / single.requests:.2f}x one process"),
+        Row("POST /api/results, 1,000 results, workers = 2", requests=batch2.requests,
+            results=batch2.requests * 1000, p50=batch2.p50, p99=batch2.p99,
+            versus=f"{batch2.requests / batch.requests:.2f}x one process"),
         Row(f"RSS: {idle:.0f} MiB idle, {loaded:.0f} MiB after {objects:,} distinct objects reported"),
     ]
 

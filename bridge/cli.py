@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--pidfile", metavar="PATH",
                        help="write the pid here, locked: a second instance on the same pidfile refuses to start; "
                             "removed at exit")
+    # How the hub of [server] workers starts each worker; not for people.
+    serve.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--hub", help=argparse.SUPPRESS)
 
     check = commands.add_parser(
         "check-config", help="validate a config file and exit",
@@ -74,7 +77,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from bridge.daemonize import bind, claim_pidfile, daemon_context, drop_privileges
+    from bridge.daemonize import bind, bind_workers, claim_pidfile, daemon_context, drop_privileges
 
     if args.daemon and not args.pidfile:
         parser.error("--daemon needs --pidfile PATH")
@@ -83,8 +86,10 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ConfigError as exc:
         print(f"naemon-bridge: {exc}", file=sys.stderr)
         return 1
+    if args.worker_fd is not None:
+        return _serve_worker(args, config)
     lock = claim_pidfile(Path(args.pidfile)) if args.pidfile else None  # before detaching: errors are seen
-    sock = bind(config.server)
+    sockets = bind_workers(config.server) if config.server.workers > 1 else [bind(config.server)]
     # Import what the daemon runs while still privileged: the new user may not be able to read every folder.
     import concurrent.futures.thread  # noqa: F401  (asyncio.to_thread's pool, imported lazily otherwise)
 
@@ -98,7 +103,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if lock is not None:
             lock.acquire()
         try:
-            return _serve_forever(args, config, log_config, sock)
+            return _serve_forever(args, config, log_config, sockets)
         finally:
             if lock is not None:
                 lock.release()
@@ -112,21 +117,46 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"naemon-bridge: cannot open the log file {log_config.file}: {exc.strerror}", file=sys.stderr)
             return 1
     assert lock is not None
-    with daemon_context(lock, [sock.fileno()]):
-        return _serve_forever(args, config, log_config, sock)
+    with daemon_context(lock, [sock.fileno() for sock in sockets]):
+        return _serve_forever(args, config, log_config, sockets)
 
 
-def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConfig, sock: socket.socket) -> int:
+def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConfig,
+                   sockets: list[socket.socket]) -> int:
+    from pathlib import Path
+
     from bridge.app import make_app
     from bridge.reload import reload_config
     from bridge.server import event_loop_factory, run, setup_logging, warn_about
+    from bridge.workers import WorkerPool, hub_socket
 
     log_file = setup_logging(log_config)
     warn_about(config)
     app = make_app(config)
+    pool = None
+    if config.server.workers > 1:
+        pool = WorkerPool(app, Path(args.config).resolve(), sockets, hub_socket(config))
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run(app, config, reload=lambda: reload_config(app, args.config), sock=sock,
+        runner.run(run(app, config, reload=lambda: reload_config(app, args.config),
+                       sock=sockets[0] if pool is None else None, pool=pool,
                        on_usr1=log_file.reopen if log_file else None))
+    return 0
+
+
+def _serve_worker(args: argparse.Namespace, config: Config) -> int:
+    """One worker of ``[server] workers``, started by the hub with its listening socket."""
+    from pathlib import Path
+
+    from bridge.server import event_loop_factory, run, setup_logging
+    from bridge.systemd import Notifier
+    from bridge.workers import make_worker_app, reload_worker
+
+    log_file = setup_logging(config.log)
+    sock = socket.socket(fileno=args.worker_fd)
+    app = make_worker_app(config, Path(args.hub))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(app, config, reload=lambda: reload_worker(app, args.config), sock=sock,
+                       notifier=Notifier({}), on_usr1=log_file.reopen if log_file else None))
     return 0
 
 
@@ -136,7 +166,8 @@ def _check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"naemon-bridge: {exc}", file=sys.stderr)
         return 1
-    print(f"{config.source}: OK — listen {config.server.listen}, engine {config.engine.kind} "
+    workers = f", {config.server.workers} workers" if config.server.workers > 1 else ""
+    print(f"{config.source}: OK — listen {config.server.listen}{workers}, engine {config.engine.kind} "
           f"({config.engine.command_file}), spool {config.spool.directory}, {len(config.users)} user(s)")
     return 0
 

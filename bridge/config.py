@@ -54,6 +54,7 @@ class ServerConfig:
     tls_client_ca: Path | None = None
     user: str | None = None
     group: str | None = None
+    workers: int = 1
 
     @property
     def listen(self) -> str:
@@ -279,7 +280,10 @@ def _server(section: _Section) -> ServerConfig:
     for key, path in tls.items():
         if path is not None and not path.is_file():
             raise section.error(key, f"{path} is not a readable file")
-    return ServerConfig(host=host, port=port, max_body_bytes=max_body,
+    workers = section.get("workers", int, 1)
+    if not 1 <= workers <= 64:
+        raise section.error("workers", f"must be from 1 to 64, not {workers}")
+    return ServerConfig(host=host, port=port, max_body_bytes=max_body, workers=workers,
                         shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0),
                         user=section.text("user"), group=section.text("group"), **tls)
 

@@ -47,6 +47,21 @@ def bind(server: ServerConfig) -> socket.socket:
         raise SystemExit(f"naemon-bridge: cannot listen on {server.listen}: {exc.strerror or exc}") from None
 
 
+def bind_workers(server: ServerConfig) -> list[socket.socket]:
+    """One listening socket per worker on the same port (SO_REUSEPORT: the kernel spreads connections)."""
+    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    port = server.port
+    try:
+        for _ in range(server.workers):
+            sock = socket.create_server((server.host, port), family=family, backlog=128, reuse_port=True)
+            port = sock.getsockname()[1]  # port 0: every worker on the port the first one got
+            sockets.append(sock)
+    except OSError as exc:
+        raise SystemExit(f"naemon-bridge: cannot listen on {server.listen}: {exc.strerror or exc}") from None
+    return sockets
+
+
 def drop_privileges(user: str | None, group: str | None) -> None:
     """Become ``user`` (and ``group``, else the user's own) once the socket is bound."""
     if user is None and group is None:

@@ -17,6 +17,7 @@ from aiohttp import web
 from bridge.appkeys import DELIVERY
 from bridge.config import Config, LogConfig
 from bridge.systemd import Notifier
+from bridge.workers import WorkerPool
 
 log = logging.getLogger("naemon_bridge")
 
@@ -102,6 +103,8 @@ def warn_about(config: Config) -> None:
 
 def status_line(app: web.Application) -> str:
     """One line for systemd's STATUS=: is the engine reading, what waits in the spool."""
+    if DELIVERY not in app:
+        return "a worker: the hub delivers"
     health = app[DELIVERY].health()
     engine = "engine reading its pipe" if health.engine_reachable else "ENGINE NOT READING its pipe"
     return f"{engine}; spool: {health.spool_results} results, {health.spool_bytes} bytes"
@@ -122,10 +125,14 @@ async def _report(app: web.Application, notifier: Notifier) -> None:
 async def run(app: web.Application, config: Config, *,
               on_ready: Callable[[str], Awaitable[None] | None] | None = None,
               notifier: Notifier | None = None, reload: Callable[[], Awaitable[object]] | None = None,
-              sock: socket.socket | None = None, on_usr1: Callable[[], None] | None = None) -> None:
+              sock: socket.socket | None = None, on_usr1: Callable[[], None] | None = None,
+              pool: WorkerPool | None = None) -> None:
     """Serve ``app`` until SIGTERM or SIGINT; ``on_ready`` gets the URL once the socket listens and the engine's
     pipe has been probed (systemd hears READY=1 then). SIGHUP runs ``reload``, SIGUSR1 ``on_usr1``. ``sock`` is a
-    socket bound beforehand (daemon mode binds before detaching and dropping privileges)."""
+    socket bound beforehand (daemon mode binds before detaching and dropping privileges).
+
+    With ``pool`` this is the hub of ``[server] workers``: ``app`` is served on the hub's Unix socket only, the
+    workers take the port; signals reach them too, and they stop before the hub does."""
     notifier = notifier or Notifier()
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=config.server.shutdown_timeout)
@@ -136,28 +143,50 @@ async def run(app: web.Application, config: Config, *,
     reporter: asyncio.Task[None] | None = None
     try:
         context = tls_context(config)
-        site: web.BaseSite = web.SockSite(runner, sock, ssl_context=context) if sock is not None else \
-            web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
+        site: web.BaseSite
+        if pool is not None:
+            pool.hub.unlink(missing_ok=True)  # left by a hub that was killed
+            site = web.UnixSite(runner, str(pool.hub))
+        elif sock is not None:
+            site = web.SockSite(runner, sock, ssl_context=context)
+        else:
+            site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
         try:
             await site.start()
         except OSError as exc:
             raise SystemExit(f"naemon-bridge: cannot listen on {config.server.listen}: {exc.strerror or exc}") \
                 from None
-        host, port = runner.addresses[0][:2]
+        if pool is not None:
+            os.chmod(pool.hub, 0o600)  # the workers run as the hub's user; nobody else may hand it commands
+            await pool.start()
+        host, port = pool.sockets[0].getsockname()[:2] if pool is not None else runner.addresses[0][:2]
         scheme = "https" if context is not None else "http"
         url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-        log.info("listening on %s (engine: %s, command file %s; event loop: %s)", url, config.engine.kind,
-                 config.engine.command_file, type(asyncio.get_running_loop()).__module__.split(".")[0])
+        loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        if DELIVERY not in app:
+            log.info("worker %d listening on %s (the hub delivers; event loop: %s)", os.getpid(), url, loop_name)
+        else:
+            log.info("listening on %s (engine: %s, command file %s; event loop: %s%s)", url, config.engine.kind,
+                     config.engine.command_file, loop_name,
+                     f"; {len(pool.sockets)} workers" if pool is not None else "")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        if on_usr1 is not None:
-            loop.add_signal_handler(signal.SIGUSR1, on_usr1)
+        if on_usr1 is not None or pool is not None:
+            def on_user1() -> None:
+                if on_usr1 is not None:
+                    on_usr1()
+                if pool is not None:
+                    pool.signal(signal.SIGUSR1)
+
+            loop.add_signal_handler(signal.SIGUSR1, on_user1)
         reloads: set[asyncio.Task[None]] = set()
         if reload is not None:
             async def reloading() -> None:
                 notifier.notify("RELOADING=1", "STATUS=reloading the config")
+                if pool is not None:
+                    pool.signal(signal.SIGHUP)
                 await reload()
                 notifier.ready(f"listening on {url}; {status_line(app)}")
 
@@ -177,9 +206,13 @@ async def run(app: web.Application, config: Config, *,
         await stop.wait()
         log.info("stopping: finishing requests in flight, then delivering or spooling what is queued")
         notifier.stopping()
+        if pool is not None:
+            await pool.stop(config.server.shutdown_timeout)
     finally:
         if reporter is not None:
             reporter.cancel()
+        if pool is not None and not pool.stopped:  # a failed start: no worker outlives the hub
+            await pool.stop(config.server.shutdown_timeout)
         await runner.cleanup()
         notifier.close()
     log.info("stopped")

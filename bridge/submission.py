@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from bridge import permissions
-from bridge.appkeys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, METRICS
+from bridge.appkeys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, HUB, METRICS
 from bridge.auth import Principal
 from bridge.commands import engine_lines
 from bridge.errors import EngineRefused
@@ -30,7 +30,13 @@ async def submit_commands(app: web.Application, commands: Sequence[Command]) -> 
     """Render the lines for the configured engine (all of them first: a line the engine cannot take refuses the
     request before anything is written), hand them to the delivery task, then note the check results.
 
-    Raises EngineRefused when Naemon's query handler refused lines; the others were applied."""
+    Raises EngineRefused when Naemon's query handler refused lines; the others were applied.
+
+    In a worker process (``[server] workers``) the commands go to the hub, which does all of this."""
+    hub = app.get(HUB)
+    if hub is not None:
+        await hub.submit(commands)
+        return
     engine = app[CONFIG].current.engine
     lines = engine_lines(commands, engine.kind, query_handler=engine.query_socket is not None)
     refused = await app[DELIVERY].submit(lines) if lines else {}

@@ -36,6 +36,7 @@ E2E_HOSTS = [
     SandboxHost("client-host", (SandboxService("backup"),)),
     SandboxHost("send-host", (SandboxService("svc"),)),
     SandboxHost("reload-host", (SandboxService("svc"),)),
+    SandboxHost("workers-host", tuple(SandboxService(f"svc-{n}") for n in range(8))),
     SandboxHost("fresh-host", (SandboxService("svc"),
                                SandboxService("engine-svc", check_freshness=True, freshness_threshold=3))),
     # The Alignak seed document's host, with the custom variables it sets already defined.

@@ -58,9 +58,10 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         "do-nothing aiohttp JSON handler (baseline)", "op5 single result, 4 connections",
         "baseline, steady 2,000 requests/s (hey, 4 connections)", "op5 single result, steady 2,000 requests/s",
         "Alignak PATCH /host, 100 services a request", "POST /api/results, 1,000 results a request",
-        labels[6], "NSCA-ng 1.6, one send_nsca", "NSCA-ng 1.6, 4 send_nsca in parallel",
+        "op5 single result, [server] workers = 2", "POST /api/results, 1,000 results, workers = 2",
+        labels[8], "NSCA-ng 1.6, one send_nsca", "NSCA-ng 1.6, 4 send_nsca in parallel",
         "bridge, same results, 1,000 a request, 4 clients", "raw writer into the pipe (baseline)",
         "bridge, engine reading", "bridge, engine down: accepted into the spool",
         "... then drained into the started engine"], done.stdout
-    assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[6])
+    assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])
     assert "x NSCA-ng at its best" in done.stdout

@@ -1,0 +1,334 @@
+"""``[server] workers = N``: N processes take HTTP on one port; one process, the hub, owns delivery.
+
+The hub is the process ``serve`` started: a complete bridge (the delivery task, the one spool, the freshness table,
+the metrics) that serves HTTP only on a Unix socket in the spool directory, never on the network. It spawns the
+workers: each gets its own listening socket on the configured port (SO_REUSEPORT, bound by the hub before it
+dropped privileges), so the kernel spreads connections across them.
+
+A worker does the work that scales with cores for op5's ``POST /api/command/<COMMAND>`` and ``POST /api/results``
+(authentication, JSON, validation, permissions, known objects) and hands the validated commands to the hub, which
+renders, delivers and records them exactly as a single process does. Every other request a worker forwards whole
+to the hub. So everything a single process promises holds unchanged: one writer, one spool, one order — a result
+answered before another is sent reaches the hub first — and one freshness table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from bridge.appkeys import AUTH, CLOCK, CONFIG, ENGINE_FILES, HUB, METRICS
+from bridge.auth import Authenticator
+from bridge.command_table import COMMANDS
+from bridge.config import Config, LiveConfig
+from bridge.dialects import answered, api_style
+from bridge.errors import EngineRefused, EngineUnavailable, SpoolFull
+from bridge.metrics import Metrics
+from bridge.objects import EngineFiles
+from bridge.values import Command
+
+log = logging.getLogger("naemon_bridge.workers")
+
+HUB_SOCKET = "hub.sock"  # HTTP, in the spool directory, which only the bridge's user may enter
+COMMANDS_SOCKET = "hub-commands.sock"  # beside it: the workers' commands
+RESTART_DELAY = 1.0  # seconds before a worker that died is started again
+
+
+def hub_socket(config: Config) -> Path:
+    return config.spool.directory / HUB_SOCKET
+
+
+def commands_socket(hub: Path) -> Path:
+    return hub.with_name(COMMANDS_SOCKET)
+
+
+# -- the hub's side ----------------------------------------------------------------------------------------------
+
+async def serve_commands(app: web.Application, path: Path) -> asyncio.AbstractServer:
+    """The hub's commands socket: each worker keeps one connection and sends one line of JSON per batch (a list of
+    requests, each a list of commands); the answer is one line with one result per request, in order.
+
+    A raw stream rather than HTTP: measured, an HTTP round trip per batch made the hub the bottleneck."""
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                answers = await _submit_batch(app, orjson.loads(line))
+                writer.write(orjson.dumps(answers) + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    path.unlink(missing_ok=True)  # left by a hub that was killed
+    server = await asyncio.start_unix_server(connection, path=str(path), limit=1 << 26)
+    os.chmod(path, 0o600)  # the workers run as the hub's user; nobody else may hand it commands
+    return server
+
+
+async def _submit_batch(app: web.Application, batch: list[list[tuple[str, list[str], int]]]) -> list[dict[str, object]]:
+    from bridge.submission import submit_commands
+
+    async def one(commands: list[tuple[str, list[str], int]]) -> dict[str, object]:
+        values = [Command(COMMANDS[name], tuple(fields), stamp) for name, fields, stamp in commands]
+        try:
+            await submit_commands(app, values)
+        except SpoolFull as exc:
+            return {"error": "spool_full", "message": str(exc)}
+        except EngineUnavailable as exc:
+            return {"error": "unavailable", "message": str(exc)}
+        except EngineRefused as exc:
+            return {"error": "refused", "reasons": exc.reasons}
+        return {}
+
+    # gather starts them in order, and each hands its lines to the delivery task before it first waits.
+    return list(await asyncio.gather(*(one(commands) for commands in batch)))
+
+
+class WorkerPool:
+    """The hub's workers: started once the hub serves, restarted when one dies, stopped before the hub stops."""
+
+    def __init__(self, app: web.Application, config_path: Path, sockets: Sequence[socket.socket],
+                 hub: Path) -> None:
+        self.app = app
+        self.config_path = config_path
+        self.sockets = list(sockets)
+        self.hub = hub
+        self.processes: list[asyncio.subprocess.Process | None] = [None] * len(self.sockets)
+        self._watchers: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self._server = await serve_commands(self.app, commands_socket(self.hub))
+        for index in range(len(self.sockets)):
+            await self._spawn(index)
+            self._watchers.append(asyncio.create_task(self._watch(index), name=f"naemon-bridge worker {index}"))
+
+    async def _spawn(self, index: int) -> None:
+        fd = self.sockets[index].fileno()
+        env = {key: value for key, value in os.environ.items() if key not in ("NOTIFY_SOCKET", "WATCHDOG_USEC",
+                                                                                "WATCHDOG_PID", "LISTEN_FDS")}
+        self.processes[index] = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge", "serve", "--config", str(self.config_path), "--worker-fd", str(fd),
+            "--hub", str(self.hub), pass_fds=(fd,), env=env)
+        log.info("worker %d started (pid %d)", index, self.processes[index].pid)  # type: ignore[union-attr]
+
+    async def _watch(self, index: int) -> None:
+        while True:
+            process = self.processes[index]
+            assert process is not None
+            code = await process.wait()
+            if self._stopping:
+                return
+            log.error("worker %d (pid %d) exited with %s; starting it again in %.0f s", index, process.pid, code,
+                      RESTART_DELAY)
+            await asyncio.sleep(RESTART_DELAY)
+            if self._stopping:
+                return
+            await self._spawn(index)
+
+    def signal(self, signum: int) -> None:
+        for process in self.processes:
+            if process is not None and process.returncode is None:
+                process.send_signal(signum)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopping
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p is not None and p.returncode is None]
+
+    async def stop(self, timeout: float) -> None:
+        """SIGTERM every worker (each finishes its requests, handing their commands to the hub, still running),
+        and wait for them; SIGKILL what is left after ``timeout`` s."""
+        self._stopping = True
+        self.signal(signal.SIGTERM)
+        waits = [p.wait() for p in self.processes if p is not None]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except TimeoutError:
+            log.error("workers did not stop within %s s: killing them", timeout)
+            self.signal(signal.SIGKILL)
+            await asyncio.gather(*(p.wait() for p in self.processes if p is not None))
+        for watcher in self._watchers:
+            watcher.cancel()
+        for sock in self.sockets:
+            sock.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+# -- a worker's side ---------------------------------------------------------------------------------------------
+
+class HubClient:
+    """A worker's way to the hub: commands of concurrent requests go in one batch, one batch in flight at a time
+    on one connection, so they reach the hub in the order the worker took them. ``session`` carries the requests
+    a worker forwards whole."""
+
+    def __init__(self, hub: Path) -> None:
+        self.hub = hub
+        self._session: aiohttp.ClientSession | None = None
+        self._stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._waiting: deque[tuple[list[list[object]], asyncio.Future[dict[str, object]]]] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(self.hub)),
+                                                  timeout=aiohttp.ClientTimeout(total=None))
+        return self._session
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="naemon-bridge hub client")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._stream is not None:
+            self._stream[1].close()
+        if self._session is not None:
+            await self._session.close()
+
+    async def submit(self, commands: Sequence[Command]) -> None:
+        """Return once the hub has every command in the engine's pipe or its spool; raise as the hub did."""
+        future: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(([[c.spec.name, list(c.fields), c.timestamp] for c in commands], future))
+        self._wakeup.set()
+        answer = await future
+        error = answer.get("error")
+        if error == "spool_full":
+            raise SpoolFull(str(answer["message"]))
+        if error == "unavailable":
+            raise EngineUnavailable(str(answer["message"]))
+        if error == "refused":
+            raise EngineRefused([str(reason) for reason in answer["reasons"]])  # type: ignore[attr-defined]
+
+    async def _exchange(self, frame: bytes) -> list[dict[str, object]]:
+        if self._stream is None:
+            self._stream = await asyncio.open_unix_connection(str(commands_socket(self.hub)), limit=1 << 26)
+        reader, writer = self._stream
+        try:
+            writer.write(frame)
+            await writer.drain()
+            line = await reader.readline()
+            if not line:
+                raise ConnectionError("the hub closed the connection")
+            return orjson.loads(line)
+        except BaseException:
+            writer.close()
+            self._stream = None
+            raise
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            items = list(self._waiting)
+            self._waiting.clear()
+            try:
+                answers = await self._exchange(orjson.dumps([commands for commands, _ in items]) + b"\n")
+            except (OSError, ValueError) as exc:
+                # Not knowing whether the hub took them, the worker answers 503: the client retries (at least once).
+                log.error("cannot reach the hub at %s: %s", commands_socket(self.hub), exc)
+                failure = EngineUnavailable("the bridge's delivery process is not reachable; retry later")
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(failure)
+                continue
+            for (_, future), answer in zip(items, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+
+
+_HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length"})
+
+
+async def _forward(request: web.Request) -> web.StreamResponse:
+    """Anything a worker does not answer itself goes to the hub whole, and its answer comes back whole."""
+    client = request.app[HUB]
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+    if request.remote:
+        headers["X-Forwarded-For"] = request.remote
+    try:
+        async with client.session.request(request.method, f"http://hub{request.path_qs}", headers=headers,
+                                          data=await request.read()) as answer:
+            body = await answer.read()
+            kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS
+                    and k.lower() not in ("date", "server")}
+            return web.Response(body=body, status=answer.status, headers=kept)
+    except (aiohttp.ClientError, OSError) as exc:
+        raise EngineUnavailable(f"the bridge's delivery process is not reachable ({exc}); retry later") from None
+
+
+async def reload_worker(app: web.Application, path: Path | str) -> None:
+    """SIGHUP in a worker (the hub passes it on): users, limits, engine files and the log level from ``path``."""
+    from bridge.config import ConfigError, load_config
+
+    try:
+        new = await asyncio.to_thread(load_config, path)
+    except ConfigError as exc:
+        log.error("worker reload failed, the running config stays in force: %s", exc)
+        return
+    app[AUTH].update(new.users, new.auth)
+    app[ENGINE_FILES].update(new.engine.objects_cache, new.engine.status_file)
+    logging.getLogger().setLevel(new.log.level.upper())
+    app[CONFIG].current = new
+
+
+def make_worker_app(config: Config, hub: Path) -> web.Application:
+    """A worker: op5's result endpoints answered here, everything else forwarded to the hub."""
+    from bridge import api_op5
+
+    metrics = Metrics()
+    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app[METRICS] = metrics
+    app[CONFIG] = LiveConfig(config)
+    app[AUTH] = Authenticator(config.users, config.auth)
+    app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
+    app[CLOCK] = time.time
+    client = HubClient(hub)
+    app[HUB] = client
+
+    async def hub_context(_: web.Application) -> AsyncIterator[None]:
+        await client.start()
+        yield
+        await client.stop()
+
+    app.cleanup_ctx.append(hub_context)
+    app.router.add_post("/api/command/{command}", answered(api_op5.command_view, "op5", metrics))
+    app.router.add_post("/api/results", answered(api_op5.results_view, "op5", metrics))
+    app.router.add_route("*", "/{tail:.*}", _forwarding(metrics))
+    return app
+
+
+def _forwarding(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The forwarding view, its failures (the hub unreachable) answered in the caller's dialect."""
+    by_style = {style: answered(_forward, style, metrics) for style in ("op5", "alignak")}
+
+    async def view(request: web.Request) -> web.StreamResponse:
+        return await by_style[api_style(request.path)](request)
+
+    return view

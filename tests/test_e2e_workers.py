@@ -1,0 +1,102 @@
+"""``[server] workers = 2`` end to end: two worker processes on one port, one hub that delivers, a real Nagios 4."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from bridge.sandbox import NagiosSandbox
+from tests.conftest import bridge_config, start_bridge
+from tests.helpers import http, read_status, wait_for
+
+AUTH = ("u", "p")
+
+
+def workers_of(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_results_through_either_worker_reach_the_engine_and_the_one_freshness_table(nagios: NagiosSandbox,
+                                                                                     tmp_path: Path) -> None:
+    bridge = start_bridge(bridge_config(tmp_path / "bridge.toml", nagios, known_objects=True,
+                                        server="workers = 2"))
+    try:
+        url = bridge.wait_listening()
+        wait_for(lambda: len(workers_of(bridge.process.pid)) == 2, what="two workers")
+        errors: list[object] = []
+
+        def client(service: int) -> None:  # a new connection per request: the kernel spreads them over workers
+            for i in range(15):
+                status, body = http("POST", f"{url}/api/command/PROCESS_SERVICE_CHECK_RESULT",
+                                    {"host_name": "workers-host", "service_description": f"svc-{service}",
+                                     "status_code": i % 3, "plugin_output": f"worker result {i:02d}"}, auth=AUTH)
+                if status != 200:
+                    errors.append(body)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        status, body = http("POST", f"{url}/api/results", [{"host_name": "nobody-knows", "status_code": 0}],
+                            auth=AUTH)
+        assert status == 400 and "nobody-knows" in body["full_error"], body  # validated in the worker, as ever
+        wait_for(lambda: all(read_status(nagios.status_file).get(("workers-host", f"svc-{n}"), {})
+                             .get("plugin_output") == "worker result 14" for n in range(8)),
+                 what="every service's last result in status.dat")
+        # Answered by the hub, through whichever worker took the connection: one table, one engine state.
+        status, body = http("GET", f"{url}/api/freshness?host=workers-host", auth=AUTH)
+        assert status == 200 and len(body["objects"]) == 8, body
+        status, body = http("GET", f"{url}/health")
+        assert (status, body["status"]) == (200, "ok")
+        status, body = http("PUT", f"{url}/api/results", auth=AUTH)
+        assert status == 405 and set(body) == {"error", "full_error"}
+    finally:
+        assert bridge.stop() == 0
+
+
+def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(stopped_engine: NagiosSandbox,
+                                                                tmp_path: Path) -> None:
+    """And with the engine down, results taken by both workers wait in the hub's one spool and arrive in the
+    order they were answered."""
+    bridge = start_bridge(bridge_config(tmp_path / "bridge.toml", stopped_engine, server="workers = 2"))
+    try:
+        url = bridge.wait_listening()
+        wait_for(lambda: len(workers_of(bridge.process.pid)) == 2, what="two workers")
+        first = workers_of(bridge.process.pid)[0]
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: len(workers_of(bridge.process.pid)) == 2 and first not in workers_of(bridge.process.pid),
+                 what="a new worker in place of the killed one")
+        assert f"(pid {first}) exited with -9; starting it again" in bridge.log_text()
+        for i in range(30):  # each on a new connection, so both workers take some
+            status, body = http("POST", f"{url}/api/command/PROCESS_SERVICE_CHECK_RESULT",
+                                {"host_name": "outage-host", "service_description": "svc", "status_code": 0,
+                                 "plugin_output": f"result {i:02d}"}, auth=AUTH)
+            assert status == 200, body
+        status, body = http("GET", f"{url}/health")
+        assert body["spool"]["results"] == 30, body
+        stopped_engine.start()
+        wait_for(lambda: read_status(stopped_engine.status_file).get(("outage-host", "svc"), {})
+                 .get("plugin_output") == "result 29", what="the last spooled result in status.dat")
+        received = [line.rsplit(";", 1)[1] for line in stopped_engine.log_lines()
+                    if "EXTERNAL COMMAND: PROCESS_SERVICE_CHECK_RESULT;outage-host;svc" in line]
+        assert received == [f"result {i:02d}" for i in range(30)]
+        workers = workers_of(bridge.process.pid)
+    finally:
+        assert bridge.stop() == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
