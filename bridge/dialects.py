@@ -39,7 +39,6 @@ def answered(view: View, style: str, metrics: Metrics) -> View:
     any other exception is a bug: logged with its traceback and answered 500, nothing else leaks.
     """
     render = RENDERERS[style]
-    duration = metrics.request_duration.labels(style)
 
     async def handler(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -56,7 +55,7 @@ def answered(view: View, style: str, metrics: Metrics) -> View:
             log.exception("unexpected error answering %s %s", request.method, request.path)
             return render(500, "internal error: see the bridge's log", None)
         finally:
-            duration.observe(time.perf_counter() - started)
+            metrics.observe_request(style, time.perf_counter() - started)
 
     handler.__name__ = getattr(view, "__name__", "handler")
     return handler
@@ -77,7 +76,7 @@ def method_not_allowed(allowed: Iterable[str], style: str, metrics: Metrics) -> 
 def not_found(metrics: Metrics) -> View:
     async def view(request: web.Request) -> web.StreamResponse:
         style = api_style(request.path)
-        metrics.request_duration.labels(style).observe(0.0)
+        metrics.observe_request(style, 0.0)
         return RENDERERS[style](404, f"Not Found: no {request.method} {request.path} here", None)
 
     return view

@@ -55,6 +55,7 @@ class Metrics:
         self._spool_bytes = Gauge("naemon_bridge_spool_bytes", "Bytes waiting in the spool", registry=self.registry)
         self._engine_up = Gauge("naemon_bridge_engine_up", "1 when the engine reads its command pipe",
                                 registry=self.registry)
+        self._durations: dict[str, Histogram] = {}
         self._stale = Gauge("naemon_bridge_stale_objects", "Hosts and services past their freshness threshold",
                             registry=self.registry)
 
@@ -68,6 +69,46 @@ class Metrics:
 
     def refuse(self, error: BridgeError) -> None:
         self.refused.labels(refusal_reason(error)).inc()
+
+    def observe_request(self, api: str, seconds: float) -> None:
+        child = self._durations.get(api)
+        if child is None:
+            child = self._durations[api] = self.request_duration.labels(api)
+        child.observe(seconds)
+
+
+class WorkerMetrics(Metrics):
+    """A worker's (``[server] workers``): refusals and request times wait here until the hub takes them, so the
+    hub's ``/metrics`` counts every request, whichever process answered it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending_refused: dict[str, int] = {}
+        self.pending_durations: dict[str, list[float]] = {}
+
+    def refuse(self, error: BridgeError) -> None:
+        reason = refusal_reason(error)
+        self.pending_refused[reason] = self.pending_refused.get(reason, 0) + 1
+
+    def observe_request(self, api: str, seconds: float) -> None:
+        self.pending_durations.setdefault(api, []).append(seconds)
+
+    def take_pending(self) -> dict[str, object] | None:
+        """What waits for the hub, emptied; None when nothing does."""
+        if not self.pending_refused and not self.pending_durations:
+            return None
+        taken = {"refused": self.pending_refused, "durations": self.pending_durations}
+        self.pending_refused, self.pending_durations = {}, {}
+        return taken
+
+
+def apply_pending(metrics: Metrics, pending: dict[str, dict[str, object]]) -> None:
+    """The hub's side of ``WorkerMetrics.take_pending``."""
+    for reason, count in pending.get("refused", {}).items():
+        metrics.refused.labels(reason).inc(count)  # type: ignore[arg-type]
+    for api, seconds in pending.get("durations", {}).items():
+        for value in seconds:  # type: ignore[attr-defined]
+            metrics.observe_request(api, value)
 
 
 def metrics_response(metrics: Metrics) -> web.Response:

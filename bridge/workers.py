@@ -33,9 +33,9 @@ from bridge.appkeys import AUTH, CLOCK, CONFIG, ENGINE_FILES, HUB, METRICS
 from bridge.auth import Authenticator
 from bridge.command_table import COMMANDS
 from bridge.config import Config, LiveConfig
-from bridge.dialects import answered, api_style
+from bridge.dialects import RENDERERS, answered, api_style
 from bridge.errors import EngineRefused, EngineUnavailable, SpoolFull
-from bridge.metrics import Metrics
+from bridge.metrics import Metrics, WorkerMetrics, apply_pending
 from bridge.objects import EngineFiles
 from bridge.values import Command
 
@@ -44,6 +44,7 @@ log = logging.getLogger("naemon_bridge.workers")
 HUB_SOCKET = "hub.sock"  # HTTP, in the spool directory, which only the bridge's user may enter
 COMMANDS_SOCKET = "hub-commands.sock"  # beside it: the workers' commands
 RESTART_DELAY = 1.0  # seconds before a worker that died is started again
+METRICS_FLUSH_INTERVAL = 1.0  # seconds at most before a quiet worker's counts reach the hub
 
 
 def hub_socket(config: Config) -> Path:
@@ -57,15 +58,18 @@ def commands_socket(hub: Path) -> Path:
 # -- the hub's side ----------------------------------------------------------------------------------------------
 
 async def serve_commands(app: web.Application, path: Path) -> asyncio.AbstractServer:
-    """The hub's commands socket: each worker keeps one connection and sends one line of JSON per batch (a list of
-    requests, each a list of commands); the answer is one line with one result per request, in order.
+    """The hub's commands socket: each worker keeps one connection and sends one line of JSON per batch (its
+    ``requests``, each a list of commands, and the refusals and request times it counted since the last); the
+    answer is one line with one result per request, in order.
 
     A raw stream rather than HTTP: measured, an HTTP round trip per batch made the hub the bottleneck."""
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
-                answers = await _submit_batch(app, orjson.loads(line))
+                frame = orjson.loads(line)
+                apply_pending(app[METRICS], frame)
+                answers = await _submit_batch(app, frame["requests"])
                 writer.write(orjson.dumps(answers) + b"\n")
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -182,8 +186,9 @@ class HubClient:
     on one connection, so they reach the hub in the order the worker took them. ``session`` carries the requests
     a worker forwards whole."""
 
-    def __init__(self, hub: Path) -> None:
+    def __init__(self, hub: Path, metrics: WorkerMetrics) -> None:
         self.hub = hub
+        self.metrics = metrics
         self._session: aiohttp.ClientSession | None = None
         self._stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._waiting: deque[tuple[list[list[object]], asyncio.Future[dict[str, object]]]] = deque()
@@ -244,12 +249,19 @@ class HubClient:
 
     async def _run(self) -> None:
         while True:
-            await self._wakeup.wait()
+            try:  # without traffic, what the worker counted still reaches the hub within a second
+                await asyncio.wait_for(self._wakeup.wait(), METRICS_FLUSH_INTERVAL)
+            except TimeoutError:
+                pass
             self._wakeup.clear()
             items = list(self._waiting)
             self._waiting.clear()
+            pending = self.metrics.take_pending()
+            if not items and pending is None:
+                continue
+            frame = {"requests": [commands for commands, _ in items], **(pending or {})}
             try:
-                answers = await self._exchange(orjson.dumps([commands for commands, _ in items]) + b"\n")
+                answers = await self._exchange(orjson.dumps(frame) + b"\n")
             except (OSError, ValueError) as exc:
                 # Not knowing whether the hub took them, the worker answers 503: the client retries (at least once).
                 log.error("cannot reach the hub at %s: %s", commands_socket(self.hub), exc)
@@ -302,14 +314,14 @@ def make_worker_app(config: Config, hub: Path) -> web.Application:
     """A worker: op5's result endpoints answered here, everything else forwarded to the hub."""
     from bridge import api_op5
 
-    metrics = Metrics()
+    metrics = WorkerMetrics()
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[METRICS] = metrics
     app[CONFIG] = LiveConfig(config)
     app[AUTH] = Authenticator(config.users, config.auth)
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = time.time
-    client = HubClient(hub)
+    client = HubClient(hub, metrics)
     app[HUB] = client
 
     async def hub_context(_: web.Application) -> AsyncIterator[None]:
@@ -325,10 +337,14 @@ def make_worker_app(config: Config, hub: Path) -> web.Application:
 
 
 def _forwarding(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The forwarding view, its failures (the hub unreachable) answered in the caller's dialect."""
-    by_style = {style: answered(_forward, style, metrics) for style in ("op5", "alignak")}
+    """The forwarding view. Not timed here: the hub times (and counts) what it answers; only a hub that cannot
+    be reached is answered, and counted, here — in the caller's dialect."""
 
     async def view(request: web.Request) -> web.StreamResponse:
-        return await by_style[api_style(request.path)](request)
+        try:
+            return await _forward(request)
+        except EngineUnavailable as exc:
+            metrics.refuse(exc)
+            return RENDERERS[api_style(request.path)](0, str(exc), exc)
 
     return view

@@ -6,7 +6,10 @@ import os
 import signal
 import threading
 import time
+import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.sandbox import NagiosSandbox
 from tests.conftest import bridge_config, start_bridge
@@ -17,6 +20,13 @@ AUTH = ("u", "p")
 
 def workers_of(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
 def alive(pid: int) -> bool:
@@ -63,6 +73,11 @@ def test_results_through_either_worker_reach_the_engine_and_the_one_freshness_ta
         assert (status, body["status"]) == (200, "ok")
         status, body = http("PUT", f"{url}/api/results", auth=AUTH)
         assert status == 405 and set(body) == {"error", "full_error"}
+        # The hub's /metrics counts what the workers answered themselves too (they send it within a second).
+        wait_for(lambda: metric(url, "naemon_bridge_request_duration_seconds_count", api="op5") >= 121
+                 and metric(url, "naemon_bridge_results_refused_total", reason="unknown_object") == 1,
+                 what="the workers' requests and refusal in the hub's /metrics")
+        assert metric(url, "naemon_bridge_results_accepted_total") >= 120
     finally:
         assert bridge.stop() == 0
 
