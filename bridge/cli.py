@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     # How the hub of [server] workers starts each worker; not for people.
     serve.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--hub", help=argparse.SUPPRESS)
+    serve.add_argument("--hub-pid", type=int, help=argparse.SUPPRESS)
 
     check = commands.add_parser(
         "check-config", help="validate a config file and exit",
@@ -153,7 +154,7 @@ def _serve_worker(args: argparse.Namespace, config: Config) -> int:
 
     log_file = setup_logging(config.log)
     sock = socket.socket(fileno=args.worker_fd)
-    app = make_worker_app(config, Path(args.hub))
+    app = make_worker_app(config, Path(args.hub), args.hub_pid)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(run(app, config, reload=lambda: reload_worker(app, args.config), sock=sock,
                        notifier=Notifier({}), on_usr1=log_file.reopen if log_file else None))

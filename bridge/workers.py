@@ -128,7 +128,7 @@ class WorkerPool:
                                                                                 "WATCHDOG_PID", "LISTEN_FDS")}
         self.processes[index] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bridge", "serve", "--config", str(self.config_path), "--worker-fd", str(fd),
-            "--hub", str(self.hub), pass_fds=(fd,), env=env)
+            "--hub", str(self.hub), "--hub-pid", str(os.getpid()), pass_fds=(fd,), env=env)
         log.info("worker %d started (pid %d)", index, self.processes[index].pid)  # type: ignore[union-attr]
 
     async def _watch(self, index: int) -> None:
@@ -186,9 +186,10 @@ class HubClient:
     on one connection, so they reach the hub in the order the worker took them. ``session`` carries the requests
     a worker forwards whole."""
 
-    def __init__(self, hub: Path, metrics: WorkerMetrics) -> None:
+    def __init__(self, hub: Path, metrics: WorkerMetrics, hub_pid: int) -> None:
         self.hub = hub
         self.metrics = metrics
+        self._hub_pid = hub_pid
         self._session: aiohttp.ClientSession | None = None
         self._stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._waiting: deque[tuple[list[list[object]], asyncio.Future[dict[str, object]]]] = deque()
@@ -253,6 +254,9 @@ class HubClient:
                 await asyncio.wait_for(self._wakeup.wait(), METRICS_FLUSH_INTERVAL)
             except TimeoutError:
                 pass
+            if os.getppid() != self._hub_pid:  # the hub is gone (killed): a worker alone must not hold the port
+                log.error("the hub (pid %d) is gone: this worker stops", self._hub_pid)
+                os.kill(os.getpid(), signal.SIGTERM)
             self._wakeup.clear()
             items = list(self._waiting)
             self._waiting.clear()
@@ -310,7 +314,7 @@ async def reload_worker(app: web.Application, path: Path | str) -> None:
     app[CONFIG].current = new
 
 
-def make_worker_app(config: Config, hub: Path) -> web.Application:
+def make_worker_app(config: Config, hub: Path, hub_pid: int) -> web.Application:
     """A worker: op5's result endpoints answered here, everything else forwarded to the hub."""
     from bridge import api_op5
 
@@ -321,7 +325,7 @@ def make_worker_app(config: Config, hub: Path) -> web.Application:
     app[AUTH] = Authenticator(config.users, config.auth)
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = time.time
-    client = HubClient(hub, metrics)
+    client = HubClient(hub, metrics, hub_pid)
     app[HUB] = client
 
     async def hub_context(_: web.Application) -> AsyncIterator[None]:

@@ -115,3 +115,18 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(stopped_engine: 
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in workers)
+
+
+def test_workers_stop_when_the_hub_is_killed(stopped_engine: NagiosSandbox, tmp_path: Path) -> None:
+    """No worker holds the port alone: without its hub it stops within a second or two."""
+    bridge = start_bridge(bridge_config(tmp_path / "bridge.toml", stopped_engine, server="workers = 2"))
+    try:
+        bridge.wait_listening()
+        wait_for(lambda: len(workers_of(bridge.process.pid)) == 2, what="two workers")
+        workers = workers_of(bridge.process.pid)
+        bridge.process.kill()
+        bridge.process.wait()
+        wait_for(lambda: not any(alive(pid) for pid in workers), what="the workers to stop")
+    finally:
+        bridge.stop()
+
