@@ -34,15 +34,22 @@ def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) ->
                     on_delivered=metrics.delivered.inc)
 
 
-def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
-    """The bridge as an aiohttp application: ``serve``, ``demo`` and the tests all build it here."""
-    metrics = Metrics()
+def request_side(config: Config, metrics: Metrics, clock: Clock) -> web.Application:
+    """What every process that answers HTTP holds: the live config, the users, the engine's files, the clock and
+    the metrics (a worker of ``[server] workers`` holds only this, and a way to its hub)."""
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[METRICS] = metrics
     app[CONFIG] = LiveConfig(config)
     app[AUTH] = Authenticator(config.users, config.auth)
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = clock
+    return app
+
+
+def make_app(config: Config, *, clock: Clock = time.time) -> web.Application:
+    """The bridge as an aiohttp application: ``serve``, ``demo`` and the tests all build it here."""
+    metrics = Metrics()
+    app = request_side(config, metrics, clock)
     delivery = make_delivery(config, metrics, clock)
     app[DELIVERY] = delivery
     fresh = config.freshness

@@ -33,11 +33,17 @@ def needs_restart(old: Config, new: Config) -> list[str]:
     return changed
 
 
+def apply_request_side(app: web.Application, new: Config) -> None:
+    """What every process answering HTTP applies (a worker of ``[server] workers`` applies only this)."""
+    app[AUTH].update(new.users, new.auth)
+    app[ENGINE_FILES].update(new.engine.objects_cache, new.engine.status_file)
+    logging.getLogger().setLevel(new.log.level.upper())
+    app[CONFIG].current = new
+
+
 def apply_config(app: web.Application, new: Config) -> list[str]:
     """Apply ``new`` to the running bridge; returns the changed keys that need a restart."""
     old = app[CONFIG].current
-    app[AUTH].update(new.users, new.auth)
-    app[ENGINE_FILES].update(new.engine.objects_cache, new.engine.status_file)
     delivery = app[DELIVERY]
     # The transport chosen at start follows its own path: the query socket, or the command file.
     target = new.engine.query_socket if old.engine.query_socket is not None else new.engine.command_file
@@ -46,8 +52,7 @@ def apply_config(app: web.Application, new: Config) -> list[str]:
     delivery.configure(max_spool_bytes=new.spool.max_bytes, fsync=new.spool.fsync,
                        fsync_interval=new.spool.fsync_interval, busy_wait=new.engine.busy_wait)
     app[MONITOR].update(new.freshness, new.engine)
-    logging.getLogger().setLevel(new.log.level.upper())
-    app[CONFIG].current = new
+    apply_request_side(app, new)
     return needs_restart(old, new)
 
 

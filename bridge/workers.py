@@ -29,14 +29,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from bridge.appkeys import AUTH, CLOCK, CONFIG, ENGINE_FILES, HUB, METRICS
-from bridge.auth import Authenticator
+from bridge.appkeys import HUB, METRICS
 from bridge.command_table import COMMANDS
-from bridge.config import Config, LiveConfig
+from bridge.config import Config
 from bridge.dialects import RENDERERS, answered, api_style
 from bridge.errors import EngineRefused, EngineUnavailable, SpoolFull
 from bridge.metrics import Metrics, WorkerMetrics, apply_pending
-from bridge.objects import EngineFiles
 from bridge.values import Command
 
 log = logging.getLogger("naemon_bridge.workers")
@@ -302,29 +300,23 @@ async def _forward(request: web.Request) -> web.StreamResponse:
 async def reload_worker(app: web.Application, path: Path | str) -> None:
     """SIGHUP in a worker (the hub passes it on): users, limits, engine files and the log level from ``path``."""
     from bridge.config import ConfigError, load_config
+    from bridge.reload import apply_request_side
 
     try:
         new = await asyncio.to_thread(load_config, path)
     except ConfigError as exc:
         log.error("worker reload failed, the running config stays in force: %s", exc)
         return
-    app[AUTH].update(new.users, new.auth)
-    app[ENGINE_FILES].update(new.engine.objects_cache, new.engine.status_file)
-    logging.getLogger().setLevel(new.log.level.upper())
-    app[CONFIG].current = new
+    apply_request_side(app, new)
 
 
 def make_worker_app(config: Config, hub: Path, hub_pid: int) -> web.Application:
     """A worker: op5's result endpoints answered here, everything else forwarded to the hub."""
     from bridge import api_op5
+    from bridge.app import request_side
 
     metrics = WorkerMetrics()
-    app = web.Application(client_max_size=config.server.max_body_bytes)
-    app[METRICS] = metrics
-    app[CONFIG] = LiveConfig(config)
-    app[AUTH] = Authenticator(config.users, config.auth)
-    app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
-    app[CLOCK] = time.time
+    app = request_side(config, metrics, time.time)
     client = HubClient(hub, metrics, hub_pid)
     app[HUB] = client
 
