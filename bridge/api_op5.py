@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from http import HTTPStatus
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from bridge import permissions
 from bridge.appkeys import AUTH, CLOCK, CONFIG
@@ -35,7 +35,13 @@ MAX_BATCH_PROBLEMS = 20  # problems listed in one answer; the count says how man
 
 
 async def authenticate(request: web.Request) -> Principal:
-    return await request.app[AUTH].authenticate(request.headers.get("Authorization"), request.remote or "")
+    return await request.app[AUTH].authenticate(request.headers.get("Authorization"), client_address(request))
+
+
+def client_address(request: web.Request) -> str:
+    """Who is calling, for the failed-login throttle. On TCP the peer; on the hub's Unix socket (``[server]
+    workers``, which nobody but its workers can reach) the address the worker forwarded."""
+    return request.remote or request.headers.get(hdrs.X_FORWARDED_FOR) or ""
 
 
 async def command_view(request: web.Request) -> web.Response:

@@ -32,7 +32,7 @@ def api_style(path: str) -> str:
     return "alignak" if path in alignak or path.startswith(("/host/", "/ws/")) else "op5"
 
 
-def answered(view: View, style: str, metrics: Metrics) -> View:
+def answered(view: View, style: str, metrics: Metrics, *, timed: bool = True) -> View:
     """``view`` with its failures rendered in ``style``'s dialect and its time observed.
 
     BridgeErrors and aiohttp's own HTTP errors (413 for a body too large …) become the dialect's error answer;
@@ -55,7 +55,8 @@ def answered(view: View, style: str, metrics: Metrics) -> View:
             log.exception("unexpected error answering %s %s", request.method, request.path)
             return render(500, "internal error: see the bridge's log", None)
         finally:
-            metrics.observe_request(style, time.perf_counter() - started)
+            if timed:
+                metrics.observe_request(style, time.perf_counter() - started)
 
     handler.__name__ = getattr(view, "__name__", "handler")
     return handler

@@ -24,16 +24,18 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from bridge.appkeys import HUB, METRICS
 from bridge.command_table import COMMANDS
 from bridge.config import Config
 from bridge.dialects import RENDERERS, answered, api_style
-from bridge.errors import EngineRefused, EngineUnavailable, SpoolFull
+from bridge.errors import EngineRefused, EngineUnavailable, InvalidInput, SpoolFull
 from bridge.metrics import Metrics, WorkerMetrics, apply_pending
 from bridge.values import Command
 
@@ -72,6 +74,8 @@ async def serve_commands(app: web.Application, path: Path) -> asyncio.AbstractSe
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception:  # a bug: the worker answers 503 for what it sent and opens a new connection
+            log.exception("the hub could not handle a worker's batch")
         finally:
             writer.close()
 
@@ -88,16 +92,35 @@ async def _submit_batch(app: web.Application, batch: list[list[tuple[str, list[s
         values = [Command(COMMANDS[name], tuple(fields), stamp) for name, fields, stamp in commands]
         try:
             await submit_commands(app, values)
-        except SpoolFull as exc:
-            return {"error": "spool_full", "message": str(exc)}
-        except EngineUnavailable as exc:
-            return {"error": "unavailable", "message": str(exc)}
-        except EngineRefused as exc:
-            return {"error": "refused", "reasons": exc.reasons}
+        except (InvalidInput, EngineUnavailable, EngineRefused) as exc:
+            return _error_answer(exc)
         return {}
 
     # gather starts them in order, and each hands its lines to the delivery task before it first waits.
     return list(await asyncio.gather(*(one(commands) for commands in batch)))
+
+
+# How the hub's refusals travel to the worker that answers the client: one place for both directions.
+def _error_answer(exc: InvalidInput | EngineUnavailable | EngineRefused) -> dict[str, object]:
+    if isinstance(exc, InvalidInput):  # e.g. a value the configured engine would cut short
+        return {"error": "invalid", "field": exc.field, "message": exc.message}
+    if isinstance(exc, SpoolFull):
+        return {"error": "spool_full", "message": str(exc)}
+    if isinstance(exc, EngineUnavailable):
+        return {"error": "unavailable", "message": str(exc)}
+    return {"error": "refused", "reasons": exc.reasons}
+
+
+def _raise_answer(answer: dict[str, Any]) -> None:
+    error = answer.get("error")
+    if error == "invalid":
+        raise InvalidInput(answer["field"], answer["message"])
+    if error == "spool_full":
+        raise SpoolFull(answer["message"])
+    if error == "unavailable":
+        raise EngineUnavailable(answer["message"])
+    if error == "refused":
+        raise EngineRefused(list(answer["reasons"]))
 
 
 class WorkerPool:
@@ -190,7 +213,7 @@ class HubClient:
         self._hub_pid = hub_pid
         self._session: aiohttp.ClientSession | None = None
         self._stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._waiting: deque[tuple[list[list[object]], asyncio.Future[dict[str, object]]]] = deque()
+        self._waiting: deque[tuple[list[list[object]], asyncio.Future[dict[str, Any]]]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -218,19 +241,12 @@ class HubClient:
 
     async def submit(self, commands: Sequence[Command]) -> None:
         """Return once the hub has every command in the engine's pipe or its spool; raise as the hub did."""
-        future: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting.append(([[c.spec.name, list(c.fields), c.timestamp] for c in commands], future))
         self._wakeup.set()
-        answer = await future
-        error = answer.get("error")
-        if error == "spool_full":
-            raise SpoolFull(str(answer["message"]))
-        if error == "unavailable":
-            raise EngineUnavailable(str(answer["message"]))
-        if error == "refused":
-            raise EngineRefused([str(reason) for reason in answer["reasons"]])  # type: ignore[attr-defined]
+        _raise_answer(await future)
 
-    async def _exchange(self, frame: bytes) -> list[dict[str, object]]:
+    async def _exchange(self, frame: bytes) -> list[dict[str, Any]]:
         if self._stream is None:
             self._stream = await asyncio.open_unix_connection(str(commands_socket(self.hub)), limit=1 << 26)
         reader, writer = self._stream
@@ -264,7 +280,9 @@ class HubClient:
             frame = {"requests": [commands for commands, _ in items], **(pending or {})}
             try:
                 answers = await self._exchange(orjson.dumps(frame) + b"\n")
-            except (OSError, ValueError) as exc:
+                if len(answers) != len(items):
+                    raise ValueError(f"{len(answers)} answers for {len(items)} requests")
+            except Exception as exc:  # this task must outlive anything, or every later request would hang
                 # Not knowing whether the hub took them, the worker answers 503: the client retries (at least once).
                 log.error("cannot reach the hub at %s: %s", commands_socket(self.hub), exc)
                 failure = EngineUnavailable("the bridge's delivery process is not reachable; retry later")
@@ -277,21 +295,21 @@ class HubClient:
                     future.set_result(answer)
 
 
-_HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length"})
+_HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length", "date",
+                          "server", "x-forwarded-for"})
 
 
 async def _forward(request: web.Request) -> web.StreamResponse:
-    """Anything a worker does not answer itself goes to the hub whole, and its answer comes back whole."""
+    """Anything a worker does not answer itself goes to the hub whole, and its answer comes back whole. The
+    client's address goes along (X-Forwarded-For, set here only), for the hub's failed-login throttle."""
     client = request.app[HUB]
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-    if request.remote:
-        headers["X-Forwarded-For"] = request.remote
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS]
+    headers.append((hdrs.X_FORWARDED_FOR, request.remote or ""))
     try:
         async with client.session.request(request.method, f"http://hub{request.path_qs}", headers=headers,
                                           data=await request.read()) as answer:
             body = await answer.read()
-            kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS
-                    and k.lower() not in ("date", "server")}
+            kept = CIMultiDict((k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS)
             return web.Response(body=body, status=answer.status, headers=kept)
     except (aiohttp.ClientError, OSError) as exc:
         raise EngineUnavailable(f"the bridge's delivery process is not reachable ({exc}); retry later") from None
@@ -333,14 +351,11 @@ def make_worker_app(config: Config, hub: Path, hub_pid: int) -> web.Application:
 
 
 def _forwarding(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The forwarding view. Not timed here: the hub times (and counts) what it answers; only a hub that cannot
-    be reached is answered, and counted, here — in the caller's dialect."""
+    """The forwarding view. Not timed here (the hub times and counts what it answers); what fails here — the hub
+    out of reach, a body too large — is answered and counted here, in the caller's dialect."""
+    by_style = {style: answered(_forward, style, metrics, timed=False) for style in RENDERERS}
 
     async def view(request: web.Request) -> web.StreamResponse:
-        try:
-            return await _forward(request)
-        except EngineUnavailable as exc:
-            metrics.refuse(exc)
-            return RENDERERS[api_style(request.path)](0, str(exc), exc)
+        return await by_style[api_style(request.path)](request)
 
     return view

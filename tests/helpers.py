@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from bridge.sandbox import NagiosSandbox
+
 T = TypeVar("T")
 
 
@@ -78,6 +80,13 @@ def read_status(path: Path) -> dict[tuple[str, str | None], dict[str, str]]:
             key, _, value = line.lstrip("\t").partition("=")
             block[key] = _unescape_status_value(value) if key == "long_plugin_output" else value
     return objects
+
+
+def engine_outputs(engine: NagiosSandbox, host: str, service: str) -> list[str]:
+    """Outputs of the service results the engine took for ``host``/``service``, in the order it took them (its
+    log's EXTERNAL COMMAND lines)."""
+    marker = f"EXTERNAL COMMAND: PROCESS_SERVICE_CHECK_RESULT;{host};{service};"
+    return [line.split(marker, 1)[1].split(";", 1)[1] for line in engine.log_lines() if marker in line]
 
 
 def read_blocks(path: Path, kind: str) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from bridge.sandbox import NagiosSandbox
 from bridge.spool import Spool
 from tests.conftest import BridgeProcess, bridge_config, start_bridge
-from tests.helpers import http, read_status, wait_for
+from tests.helpers import engine_outputs, http, read_status, wait_for
 
 AUTH = ("u", "p")
 
@@ -25,9 +25,7 @@ def send(url: str, output: str, status_code: int = 0) -> int:
 
 
 def received(engine: NagiosSandbox) -> list[str]:
-    """Outputs of the results the engine took for outage-host/svc, in the order it took them."""
-    marker = "EXTERNAL COMMAND: PROCESS_SERVICE_CHECK_RESULT;outage-host;svc;"
-    return [line.split(marker, 1)[1].split(";", 1)[1] for line in engine.log_lines() if marker in line]
+    return engine_outputs(engine, "outage-host", "svc")
 
 
 def wait_received(engine: NagiosSandbox, last: str, timeout: float = 60.0) -> list[str]:

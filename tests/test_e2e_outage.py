@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bridge.sandbox import NagiosSandbox
 from tests.conftest import bridge_config, start_bridge
-from tests.helpers import http, read_status, wait_for
+from tests.helpers import engine_outputs, http, read_status, wait_for
 
 
 def test_results_sent_while_the_engine_is_down_arrive_in_order(stopped_engine: NagiosSandbox,
@@ -23,9 +23,7 @@ def test_results_sent_while_the_engine_is_down_arrive_in_order(stopped_engine: N
         stopped_engine.start()
         wait_for(lambda: read_status(stopped_engine.status_file).get(("outage-host", "svc"), {})
                  .get("plugin_output") == "result 29", what="the last spooled result in status.dat")
-        received = [line.rsplit(";", 1)[1] for line in stopped_engine.log_lines()
-                    if "EXTERNAL COMMAND: PROCESS_SERVICE_CHECK_RESULT;outage-host;svc" in line]
-        assert received == [f"result {i:02d}" for i in range(30)]
+        assert engine_outputs(stopped_engine, "outage-host", "svc") == [f"result {i:02d}" for i in range(30)]
         wait_for(lambda: "engine reads its command pipe again" in bridge.log_text(), what="the recovery log line")
         assert "30 results were spooled meanwhile" in bridge.log_text()
     finally:

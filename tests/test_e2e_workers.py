@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import threading
 import time
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.sandbox import NagiosSandbox
 from tests.conftest import bridge_config, start_bridge
-from tests.helpers import http, read_status, wait_for
+from tests.helpers import engine_outputs, http, read_status, wait_for
 
 AUTH = ("u", "p")
 
@@ -44,6 +46,11 @@ def test_results_through_either_worker_reach_the_engine_and_the_one_freshness_ta
     try:
         url = bridge.wait_listening()
         wait_for(lambda: len(workers_of(bridge.process.pid)) == 2, what="two workers")
+        # Refused by the hub when it renders the line (Nagios 4 would cut the value): a 400 naming the field.
+        status, body = http("POST", f"{url}/api/command/CHANGE_CUSTOM_SVC_VAR",
+                            {"host_name": "workers-host", "service_description": "svc-0", "varname": "owner",
+                             "varvalue": "night; day"}, auth=AUTH)
+        assert status == 400 and "varvalue" in body["full_error"], body
         errors: list[object] = []
 
         def client(service: int) -> None:  # a new connection per request: the kernel spreads them over workers
@@ -66,6 +73,7 @@ def test_results_through_either_worker_reach_the_engine_and_the_one_freshness_ta
         wait_for(lambda: all(read_status(nagios.status_file).get(("workers-host", f"svc-{n}"), {})
                              .get("plugin_output") == "worker result 14" for n in range(8)),
                  what="every service's last result in status.dat")
+        assert not [line for line in nagios.log_lines() if "CHANGE_CUSTOM_SVC_VAR;workers-host" in line]
         # Answered by the hub, through whichever worker took the connection: one table, one engine state.
         status, body = http("GET", f"{url}/api/freshness?host=workers-host", auth=AUTH)
         assert status == 200 and len(body["objects"]) == 8, body
@@ -105,9 +113,7 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(stopped_engine: 
         stopped_engine.start()
         wait_for(lambda: read_status(stopped_engine.status_file).get(("outage-host", "svc"), {})
                  .get("plugin_output") == "result 29", what="the last spooled result in status.dat")
-        received = [line.rsplit(";", 1)[1] for line in stopped_engine.log_lines()
-                    if "EXTERNAL COMMAND: PROCESS_SERVICE_CHECK_RESULT;outage-host;svc" in line]
-        assert received == [f"result {i:02d}" for i in range(30)]
+        assert engine_outputs(stopped_engine, "outage-host", "svc") == [f"result {i:02d}" for i in range(30)]
         workers = workers_of(bridge.process.pid)
     finally:
         assert bridge.stop() == 0
@@ -129,4 +135,26 @@ def test_workers_stop_when_the_hub_is_killed(stopped_engine: NagiosSandbox, tmp_
         wait_for(lambda: not any(alive(pid) for pid in workers), what="the workers to stop")
     finally:
         bridge.stop()
+
+
+def test_forwarded_requests_keep_the_callers_address_and_dialect(nagios: NagiosSandbox, tmp_path: Path) -> None:
+    """The hub throttles failed logins per client address also for requests a worker forwards to it, and a body
+    too large for a forwarded route is refused in that route's dialect."""
+    bridge = start_bridge(bridge_config(tmp_path / "bridge.toml", nagios, server="workers = 2",
+                                        extra="[auth]\nmax_failures = 3\n"))
+    try:
+        url = bridge.wait_listening()
+        port = int(url.rsplit(":", 1)[1])
+        wait_for(lambda: len(workers_of(bridge.process.pid)) == 2, what="two workers")
+        for _ in range(3):
+            assert http("GET", f"{url}/api/freshness", auth=("u", "wrong"))[0] == 401
+        assert http("GET", f"{url}/api/freshness", auth=AUTH)[0] == 429  # this address is throttled …
+        other = HTTPConnection("127.0.0.1", port, timeout=10, source_address=("127.0.0.2", 0))
+        other.request("GET", "/api/freshness", headers={"Authorization": "Basic " + base64.b64encode(b"u:p")
+                                                        .decode(), "X-Forwarded-For": "127.0.0.1"})
+        assert other.getresponse().status == 200  # … another is not, whatever it claims to be
+        status, body = http("PATCH", f"{url}/host/workers-host", raw=b"{" + b" " * (5 << 20) + b"}", auth=AUTH)
+        assert status == 413 and body["_status"] == "ERR", body
+    finally:
+        assert bridge.stop() == 0
 
