@@ -175,10 +175,6 @@ class WorkerPool:
     def stopped(self) -> bool:
         return self._stopping
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.processes if p is not None and p.returncode is None]
-
     async def stop(self, timeout: float) -> None:
         """SIGTERM every worker (each finishes its requests, handing their commands to the hub, still running),
         and wait for them; SIGKILL what is left after ``timeout`` s."""
