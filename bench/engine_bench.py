@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
 
 from bench.common import Bridge, Row, batch_bodies, post_batches, print_table, workload  # noqa: E402
-from bridge.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary  # noqa: E402
+from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary  # noqa: E402
 
 HOSTS = [SandboxHost(f"host-{h:04d}", tuple(SandboxService(f"svc-{s:02d}") for s in range(10))) for h in range(100)]
 

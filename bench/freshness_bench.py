@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.freshness import FreshnessTable  # noqa: E402
-from bridge.monitor import SWEEP_CHUNK  # noqa: E402
+from bridge.core.freshness import FreshnessTable  # noqa: E402
+from bridge.engine.monitor import SWEEP_CHUNK  # noqa: E402
 
 
 def measure(size: int) -> dict[str, float]:

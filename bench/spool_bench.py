@@ -22,9 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
 
 from bench.common import drain  # noqa: E402
-from bridge.delivery import Delivery  # noqa: E402
-from bridge.spool import FsyncPolicy, Spool  # noqa: E402
-from bridge.transport import FifoTransport  # noqa: E402
+from bridge.core.values import FsyncPolicy  # noqa: E402
+from bridge.engine.delivery import Delivery  # noqa: E402
+from bridge.engine.spool import Spool  # noqa: E402
+from bridge.engine.transport import FifoTransport  # noqa: E402
 
 LINE = b"[1700000000] PROCESS_SERVICE_CHECK_RESULT;host-0001;service-01;0;OK - all fine|time=0.01s;1;2"
 

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import drain  # noqa: E402
-from bridge.delivery import Delivery  # noqa: E402
-from bridge.spool import Spool  # noqa: E402
-from bridge.transport import FifoTransport, QueryTransport, Transport  # noqa: E402
+from bridge.engine.delivery import Delivery  # noqa: E402
+from bridge.engine.spool import Spool  # noqa: E402
+from bridge.engine.transport import FifoTransport, QueryTransport, Transport  # noqa: E402
 from tests.qh_peer import QueryHandlerPeer  # noqa: E402
 
 HOSTS = [f"host-{i:03d}" for i in range(100)]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bridge.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary
+from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bridge.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox
 
 T = TypeVar("T")
 

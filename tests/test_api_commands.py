@@ -10,10 +10,11 @@ from aiohttp import encode_basic_auth
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from bridge.app import make_app
-from bridge.config import AuthConfig, Config, EngineConfig, SpoolConfig, User
-from bridge.permissions import Grants, NamePattern
-from bridge.values import EngineKind
+from bridge.config.model import AuthConfig, Config, EngineConfig, SpoolConfig, User
+from bridge.core.permissions import Grants, NamePattern
+from bridge.core.values import EngineKind
+from bridge.http.app import make_app
+from bridge.intake import DIALECTS
 from tests.conftest import FifoReader, collect
 
 NOW = 1_700_000_000
@@ -43,7 +44,7 @@ async def client(aiohttp_client, fifo: Path, tmp_path: Path, reader: FifoReader)
                                         objects_cache=tmp_path / "objects.cache"),
                     spool=SpoolConfig(directory=tmp_path / "spool"), users=USERS,
                     auth=AuthConfig(max_failures=3, failure_window=60))
-    return await aiohttp_client(make_app(config, clock=lambda: NOW))
+    return await aiohttp_client(make_app(config, DIALECTS, clock=lambda: NOW))
 
 
 async def post(client: TestClient, command: str, user: str, params: dict | None = None):

@@ -11,10 +11,11 @@ import pytest
 from aiohttp import encode_basic_auth
 from aiohttp.test_utils import TestClient
 
-from bridge.app import make_app
-from bridge.auth import hash_password
-from bridge.config import Config, EngineConfig, SpoolConfig, User
-from bridge.values import EngineKind
+from bridge.config.model import Config, EngineConfig, SpoolConfig, User
+from bridge.core.values import EngineKind
+from bridge.http.app import make_app
+from bridge.http.credentials import hash_password
+from bridge.intake import DIALECTS
 from tests.conftest import FifoReader, collect
 
 NOW = 1_700_000_000
@@ -55,7 +56,7 @@ async def client(aiohttp_client, fifo: Path, tmp_path: Path, reader: FifoReader)
                User("bcrypted", password_hash=bcrypt.hashpw(b"pw2", bcrypt.gensalt(4)).decode()),
                User("readers", token="tok-123"), User("jürgen", password="pässwörd")),
     )
-    return await aiohttp_client(make_app(config, clock=lambda: NOW))
+    return await aiohttp_client(make_app(config, DIALECTS, clock=lambda: NOW))
 
 
 async def test_op5_result_reaches_the_pipe(client: TestClient, reader: FifoReader) -> None:
@@ -230,7 +231,7 @@ async def tiny_spool_client(aiohttp_client, tmp_path: Path) -> TestClient:
     config = Config(engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo),
                     spool=SpoolConfig(directory=tmp_path / "spool", max_bytes=64 * 1024),
                     users=(User("alice", password="secret"), User("readers", token="tok-123")))
-    return await aiohttp_client(make_app(config, clock=lambda: NOW))
+    return await aiohttp_client(make_app(config, DIALECTS, clock=lambda: NOW))
 
 
 async def test_health_needs_no_auth_and_says_degraded_while_the_engine_is_away(
@@ -304,8 +305,8 @@ async def test_metrics_count_what_was_sent(client: TestClient, reader: FifoReade
 async def test_a_reload_applies_the_spool_limits_and_the_busy_wait(client: TestClient, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from bridge.appkeys import CONFIG, DELIVERY
-    from bridge.reload import apply_config
+    from bridge.daemon.reload import apply_config
+    from bridge.http.keys import CONFIG, DELIVERY
 
     app = client.server.app
     old = app[CONFIG].current

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
-from bridge.config import ConfigError, load_config
-from bridge.values import EngineKind
+from bridge.config.model import ConfigError, load_config
+from bridge.core.values import EngineKind
+from bridge.daemon.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = '[engine]\nkind = "nagios"\ncommand_file = "rw/nagios.cmd"\n[[users]]\nname = "u"\npassword = "p"\n'

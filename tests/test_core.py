@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.command_table import COMMANDS, ArgType
-from bridge.commands import command_from_params, command_line, command_text, find_command, parameters
-from bridge.errors import InvalidInput, UnknownCommand
-from bridge.values import NO_OUTPUT, CheckResult, EngineKind, HostState, ServiceState, compose_output
+from bridge.core.command_table import COMMANDS, ArgType
+from bridge.core.commands import command_from_params, command_line, command_text, find_command, parameters
+from bridge.core.errors import InvalidInput, UnknownCommand
+from bridge.core.values import NO_OUTPUT, CheckResult, EngineKind, HostState, ServiceState, compose_output
 
 NOW = 1_700_000_000
 PSCR = COMMANDS["PROCESS_SERVICE_CHECK_RESULT"]

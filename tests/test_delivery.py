@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.delivery import Delivery
-from bridge.errors import SpoolFull
-from bridge.spool import Spool
-from bridge.transport import PIPE_BUF, FifoTransport, pack
+from bridge.core.errors import SpoolFull
+from bridge.engine.delivery import Delivery
+from bridge.engine.spool import Spool
+from bridge.engine.transport import PIPE_BUF, FifoTransport, pack
 from tests.conftest import FifoReader, collect
 
 MAX = 1 << 30

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox import nagios_binary
+from bridge.daemon.sandbox import nagios_binary
 from tests.helpers import http
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox
 from tests.conftest import ROOT, TOKEN, USER, BridgeProcess
 from tests.helpers import read_status, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import urllib.request
 
-from bridge.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox
 from tests.conftest import ALIGNAK, USER, BridgeProcess
 from tests.helpers import http, read_blocks, read_status, wait_for
 

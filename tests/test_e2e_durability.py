@@ -9,8 +9,8 @@ import signal
 import threading
 from pathlib import Path
 
-from bridge.sandbox import NagiosSandbox
-from bridge.spool import Spool
+from bridge.daemon.sandbox import NagiosSandbox
+from bridge.engine.spool import Spool
 from tests.conftest import BridgeProcess, bridge_config, start_bridge
 from tests.helpers import engine_outputs, http, read_status, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bridge.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox
 from tests.conftest import USER, BridgeProcess, bridge_config, start_bridge
 from tests.helpers import http, read_status, wait_for
 

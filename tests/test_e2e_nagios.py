@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox
 from tests.conftest import ALIGNAK, TOKEN, USER, BridgeProcess, start_bridge
 from tests.helpers import http, read_status, wait_for
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox import NagiosSandbox
-from bridge.systemd import Notifier
+from bridge.daemon.sandbox import NagiosSandbox
+from bridge.daemon.systemd import Notifier
 from tests.conftest import ROOT, bridge_config, bridge_toml, start_bridge
 from tests.helpers import http, wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bridge.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox
 from tests.conftest import bridge_config, start_bridge
 from tests.helpers import engine_outputs, http, read_status, wait_for
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox
 from tests.conftest import ROOT, USER, bridge_config, start_bridge
 from tests.helpers import read_status, wait_for
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox
 from tests.conftest import bridge_config, start_bridge
 from tests.helpers import engine_outputs, http, read_status, wait_for
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from bridge.freshness import FreshnessRule, FreshnessTable, human_duration
-from bridge.objects import parse_objects_cache, parse_status
+from bridge.core.freshness import FreshnessRule, FreshnessTable, human_duration
+from bridge.core.objects import parse_objects_cache, parse_status
 
 
 class Clock:

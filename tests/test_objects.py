@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from bridge.objects import WatchedFile
+from bridge.engine.files import WatchedFile
 
 
 class Clock:

@@ -12,12 +12,13 @@ import pytest
 from aiohttp import encode_basic_auth
 from aiohttp.test_utils import TestClient
 
-from bridge.app import make_app
-from bridge.config import Config, EngineConfig, SpoolConfig, User
-from bridge.delivery import Delivery
-from bridge.spool import Spool
-from bridge.transport import QueryTransport
-from bridge.values import EngineKind
+from bridge.config.model import Config, EngineConfig, SpoolConfig, User
+from bridge.core.values import EngineKind
+from bridge.engine.delivery import Delivery
+from bridge.engine.spool import Spool
+from bridge.engine.transport import QueryTransport
+from bridge.http.app import make_app
+from bridge.intake import DIALECTS
 from tests.qh_peer import QueryHandlerPeer
 
 HOSTS = {f"h{i}" for i in range(8)} | {"web1"}
@@ -129,7 +130,7 @@ async def client(aiohttp_client, peer: QueryHandlerPeer, socket_path: Path, tmp_
     config = Config(engine=EngineConfig(kind=EngineKind.NAEMON, command_file=tmp_path / "unused.cmd",
                                         query_socket=socket_path, query_connections=2),
                     spool=SpoolConfig(directory=tmp_path / "spool"), users=(User("u", password="p"),))
-    return await aiohttp_client(make_app(config, clock=lambda: NOW))
+    return await aiohttp_client(make_app(config, DIALECTS, clock=lambda: NOW))
 
 
 AUTH = {"Authorization": encode_basic_auth("u", "p")}

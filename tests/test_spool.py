@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.spool import FsyncPolicy, Spool
+from bridge.core.values import FsyncPolicy
+from bridge.engine.spool import Spool
 
 
 def lines(*texts: str) -> list[bytes]:

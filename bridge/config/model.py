@@ -1,0 +1,413 @@
+"""The configuration: TOML parsed once into frozen, typed values. Every error names the file and the key.
+
+``etc/naemon-bridge.toml`` documents every key. Relative paths are taken relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.core.command_table import COMMANDS
+from bridge.core.freshness import FreshnessRule
+from bridge.core.permissions import Grants, NamePattern
+from bridge.core.values import EngineKind, FsyncPolicy, HostState, ServiceState
+
+DEFAULT_CONFIG_PATH = Path("/etc/naemon-bridge/naemon-bridge.toml")
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_COMMAND_FILE = Path("/var/lib/naemon/naemon.cmd")
+DEFAULT_SPOOL_DIRECTORY = Path("/var/spool/naemon-bridge")
+# A day of a busy site: 100 results/s x 86,400 s x ~200 bytes a spooled result is about 1.7 GB.
+DEFAULT_SPOOL_MAX_BYTES = 2 * 1024**3
+MIN_SPOOL_MAX_BYTES = 64 * 1024
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_TARGETS = ("stderr", "syslog", "file")
+
+
+class ConfigError(Exception):
+    """A config problem: ``file: [section] key: reason``."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        super().__init__(f"{source}: {key}: {reason}" if key else f"{source}: {reason}")
+        self.source = source
+        self.key = key
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8888
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    shutdown_timeout: float = 10.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    user: str | None = None
+    group: str | None = None
+    workers: int = 1
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    kind: EngineKind = EngineKind.NAEMON
+    command_file: Path = DEFAULT_COMMAND_FILE
+    objects_cache: Path | None = None
+    status_file: Path | None = None
+    query_socket: Path | None = None
+    query_connections: int = 4
+    busy_wait: float = 1.0  # seconds a full pipe is waited out while the engine reads, before lines are spooled
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    directory: Path = DEFAULT_SPOOL_DIRECTORY
+    fsync: FsyncPolicy = FsyncPolicy.ALWAYS
+    fsync_interval: float = 1.0
+    max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class AlignakConfig:
+    ignore_unknown_service: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FreshnessConfig:
+    default_threshold: int | None = None
+    sweep_interval: float = 1.0
+    submit_stale: bool = False
+    stale_service_state: ServiceState = ServiceState.CRITICAL
+    stale_host_state: HostState = HostState.DOWN
+    interval_length: int = 60
+    rules: tuple[FreshnessRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    target: str = "stderr"  # "stderr", "syslog" or "file"
+    file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A login: a name with a password or password hash, or an Alignak-style token (the basic-auth user name)."""
+
+    name: str
+    password: str | None = field(default=None, repr=False)
+    password_hash: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    grants: Grants = Grants()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Failed logins from one client address: ``max_failures`` within ``failure_window`` seconds -> 429."""
+
+    max_failures: int = 10
+    failure_window: float = 60.0
+
+
+def token_label(token: str) -> str:
+    """How an unnamed token appears in logs and as an author: never the token itself."""
+    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: str = "<defaults>"
+    server: ServerConfig = ServerConfig()
+    engine: EngineConfig = EngineConfig()
+    spool: SpoolConfig = SpoolConfig()
+    alignak: AlignakConfig = AlignakConfig()
+    log: LogConfig = LogConfig()
+    auth: AuthConfig = AuthConfig()
+    freshness: FreshnessConfig = FreshnessConfig()
+    users: tuple[User, ...] = ()
+
+
+class LiveConfig:
+    """The running config. A reload (SIGHUP) replaces ``current`` whole; a request reads it once."""
+
+    def __init__(self, config: Config) -> None:
+        self.current = config
+
+
+class _Section:
+    """Reads one TOML table, so each error can name ``[section] key`` and unknown keys are refused."""
+
+    def __init__(self, source: str, name: str, data: object, base: Path) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(source, name, "must be a table")
+        self.source, self.name, self.data, self.base = source, name, data, base
+        self.used: set[str] = set()
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}"
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(self.source, self.key(key), reason)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise self.error(key, f"must be a {expected}, not {type(value).__name__} {value!r}")
+        return value
+
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.get(key, str, default)
+        if required and not value:
+            raise self.error(key, "is required")
+        return value
+
+    def path(self, key: str) -> Path | None:
+        value = self.text(key)
+        if value is None:
+            return None
+        if not value:
+            raise self.error(key, "must not be empty")
+        return self.base / Path(value).expanduser()
+
+    def path_or(self, key: str, default: Path) -> Path:
+        return self.path(key) or default
+
+    def number(self, key: str, default: float, *, low: float, high: float | None = None) -> float:
+        value = self.get(key, (int, float), default)
+        if value < low or (high is not None and value > high):
+            within = f"from {low:g} to {high:g}" if high is not None else f"at least {low}"
+            raise self.error(key, f"must be a number {within}, not {value!r}")
+        return float(value)
+
+    def size(self, key: str, default: int, *, low: int) -> int:
+        """Bytes: an integer, or a string with a unit ("512MiB", "2GiB", "10GB")."""
+        self.used.add(key)
+        value = self.data.get(key, default)
+        if isinstance(value, str):
+            match = _SIZE.fullmatch(value.strip())
+            if not match:
+                raise self.error(key, f"must be a number of bytes or a size such as \"2GiB\", not {value!r}")
+            value = int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be a number of bytes or a size such as \"2GiB\", not {value!r}")
+        if value < low:
+            raise self.error(key, f"must be at least {low} bytes (64KiB), not {value}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(key, default) or default
+        if value not in choices:
+            raise self.error(key, f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self.error(unknown[0], "unknown key")
+
+
+def _log(section: _Section) -> LogConfig:
+    target = section.choice("target", LOG_TARGETS, "stderr")
+    file = section.path("file")
+    if target == "file" and file is None:
+        raise section.error("file", 'is required with target = "file"')
+    return LogConfig(level=section.choice("level", LOG_LEVELS, "info"), target=target, file=file)
+
+
+def _freshness(section: _Section) -> FreshnessConfig:
+    default = section.get("default_threshold", int)
+    if default is not None and default < 1:
+        raise section.error("default_threshold", f"must be a number of seconds of at least 1, not {default}")
+    service_state = section.choice("stale_service_state", tuple(ServiceState.__members__), "CRITICAL")
+    host_state = section.choice("stale_host_state", tuple(HostState.__members__), "DOWN")
+    rules_data = section.get("rules", list, [])
+    rules: list[FreshnessRule] = []
+    for index, entry in enumerate(rules_data):
+        rule = _Section(section.source, f"freshness.rules[{index}]", entry, section.base)
+        threshold = rule.get("threshold", int)
+        if threshold is None or threshold < 1:
+            raise rule.error("threshold", "is required: seconds, at least 1")
+        rules.append(FreshnessRule(threshold=threshold, host=rule.text("host", "*") or "*",
+                                   service=rule.text("service")))
+        rule.done()
+    return FreshnessConfig(
+        default_threshold=default, sweep_interval=section.number("sweep_interval", 1.0, low=0.05),
+        submit_stale=section.get("submit_stale", bool, False), stale_service_state=ServiceState[service_state],
+        stale_host_state=HostState[host_state],
+        interval_length=int(section.number("interval_length", 60, low=1)), rules=tuple(rules))
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``; port 0 takes any free port (the log says which)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"must be host:port (e.g. 127.0.0.1:8888 or [::1]:8888), not {value!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port_text)
+
+
+def _server(section: _Section) -> ServerConfig:
+    listen = section.text("listen", "127.0.0.1:8888") or ""
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise section.error("listen", str(exc)) from None
+    max_body = section.get("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
+    if max_body < 1024:
+        raise section.error("max_body_bytes", f"must be at least 1024, not {max_body}")
+    tls = {key: section.path(key) for key in ("tls_cert", "tls_key", "tls_client_ca")}
+    if bool(tls["tls_cert"]) != bool(tls["tls_key"]):
+        raise section.error("tls_key" if tls["tls_cert"] else "tls_cert", "tls_cert and tls_key go together")
+    if tls["tls_client_ca"] and not tls["tls_cert"]:
+        raise section.error("tls_client_ca", "needs tls_cert and tls_key (client certificates need TLS)")
+    for key, path in tls.items():
+        if path is not None and not path.is_file():
+            raise section.error(key, f"{path} is not a readable file")
+    workers = section.get("workers", int, 1)
+    if not 1 <= workers <= 64:
+        raise section.error("workers", f"must be from 1 to 64, not {workers}")
+    return ServerConfig(host=host, port=port, max_body_bytes=max_body, workers=workers,
+                        shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0),
+                        user=section.text("user"), group=section.text("group"), **tls)
+
+
+def _engine(section: _Section) -> EngineConfig:
+    kind = EngineKind(section.choice("kind", tuple(k.value for k in EngineKind), EngineKind.NAEMON.value))
+    query_socket = section.path("query_socket")
+    if query_socket is not None and kind is not EngineKind.NAEMON:
+        raise section.error("query_socket", "needs kind = \"naemon\": Nagios 4's query handler has no command "
+                                            "handler, its command pipe is the only way in")
+    connections = section.get("query_connections", int, 4)
+    if not 1 <= connections <= 64:
+        raise section.error("query_connections", f"must be from 1 to 64, not {connections}")
+    return EngineConfig(
+        kind=kind,
+        command_file=section.path_or("command_file", DEFAULT_COMMAND_FILE),
+        objects_cache=section.path("objects_cache"),
+        status_file=section.path("status_file"),
+        query_socket=query_socket,
+        query_connections=connections,
+        busy_wait=section.number("busy_wait", 1.0, low=0.0, high=60.0),
+    )
+
+
+_HASH_PREFIXES = ("$argon2", "$2a$", "$2b$", "$2y$")
+
+
+def _user(section: _Section, seen: set[str]) -> User:
+    name = section.text("name")
+    password = section.text("password")
+    password_hash = section.text("password_hash")
+    token = section.text("token")
+    given = [k for k, v in (("password", password), ("password_hash", password_hash), ("token", token)) if v]
+    if len(given) != 1:
+        raise section.error("password", "each user needs exactly one of password, password_hash or token"
+                            + (f" (it has {', '.join(given)})" if given else ""))
+    if token is None and not name:
+        raise section.error("name", "is required for a user with a password")
+    if password_hash and not password_hash.startswith(_HASH_PREFIXES):
+        raise section.error("password_hash", "is not an argon2 or bcrypt hash "
+                            "(make one with: naemon-bridge hash-password)")
+    grants = Grants(commands=_command_grants(section), hosts=_patterns(section, "hosts"),
+                    services=_patterns(section, "services"))
+    login = token if token else name
+    if login in seen:
+        raise section.error("token" if token else "name",
+                            "is used twice" + ("" if token else f" ({name!r})"))
+    seen.add(login or "")
+    return User(name=name or token_label(token or ""), password=password, password_hash=password_hash, token=token,
+                grants=grants)
+
+
+def _strings(section: _Section, key: str) -> tuple[str, ...] | None:
+    values = section.get(key, list)
+    if values is None:
+        return None
+    if not all(isinstance(v, str) and v for v in values):
+        raise section.error(key, "must be a list of non-empty strings")
+    return tuple(values)
+
+
+def _command_grants(section: _Section) -> tuple[str, ...] | None:
+    names = _strings(section, "commands")
+    for name in names or ():
+        if not any(c in name for c in "*?[") and name not in COMMANDS:
+            raise section.error("commands", f"{name!r} is not an external command (names are upper case, "
+                                            "e.g. PROCESS_SERVICE_CHECK_RESULT; globs such as PROCESS_* work)")
+    return names
+
+
+def _patterns(section: _Section, key: str) -> tuple[NamePattern, ...] | None:
+    texts = _strings(section, key)
+    if texts is None:
+        return None
+    try:
+        return tuple(NamePattern.parse(text) for text in texts)
+    except re.error as exc:
+        raise section.error(key, f"bad regular expression: {exc}") from None
+
+
+def parse_config(data: Mapping[str, object], source: str = "<config>", base: Path | None = None) -> Config:
+    """Build a Config from parsed TOML; ``source`` names the file in errors."""
+    base = base if base is not None else Path.cwd()
+    sections: dict[str, Callable[[_Section], object]] = {
+        "server": _server, "engine": _engine,
+        "spool": lambda s: SpoolConfig(
+            directory=s.path_or("directory", DEFAULT_SPOOL_DIRECTORY),
+            fsync=FsyncPolicy(s.choice("fsync", tuple(p.value for p in FsyncPolicy), FsyncPolicy.ALWAYS.value)),
+            fsync_interval=s.number("fsync_interval", 1.0, low=0.01),
+            max_bytes=s.size("max_bytes", DEFAULT_SPOOL_MAX_BYTES, low=MIN_SPOOL_MAX_BYTES)),
+        "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
+        "log": _log,
+        "freshness": _freshness,
+        "auth": lambda s: AuthConfig(max_failures=int(s.number("max_failures", 10, low=1)),
+                                     failure_window=s.number("failure_window", 60.0, low=1.0)),
+    }
+    unknown = sorted(set(data) - set(sections) - {"users"})
+    if unknown:
+        raise ConfigError(source, unknown[0], "unknown section")
+    built: dict[str, object] = {}
+    for name, build in sections.items():
+        section = _Section(source, name, data.get(name, {}), base)
+        built[name] = build(section)
+        section.done()
+    users_data = data.get("users", [])
+    if not isinstance(users_data, list):
+        raise ConfigError(source, "users", "must be an array of tables ([[users]])")
+    users: list[User] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(users_data):
+        section = _Section(source, f"users[{index}]", entry, base)
+        users.append(_user(section, seen))
+        section.done()
+    return Config(source=source, users=tuple(users), **built)  # type: ignore[arg-type]
+
+
+def load_config(path: Path | str) -> Config:
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "no such file") from None
+    except PermissionError:
+        raise ConfigError(str(path), "", "permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
+    return parse_config(data, str(path), path.resolve().parent)

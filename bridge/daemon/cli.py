@@ -1,0 +1,219 @@
+"""The ``naemon-bridge`` command. Each subcommand is a small function returning an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import socket
+import sys
+from collections.abc import Sequence
+
+from bridge import __version__
+from bridge.config.model import DEFAULT_CONFIG_PATH, Config, ConfigError, LogConfig, load_config, parse_listen
+
+_DESCRIPTION = """\
+Accept passive check results and other external commands over HTTP (op5 Monitor's POST /api/command/<COMMAND>
+and Alignak WS's PATCH /host/<name>) and write them into a Naemon or Nagios command pipe, spooling them on disk
+while the engine does not read."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="naemon-bridge", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve", help="run the daemon in the foreground",
+        description="Run the bridge in the foreground, logging to stderr. SIGTERM or SIGINT stops it: requests "
+                    "in flight finish, queued lines are written to the engine's pipe or the spool. SIGHUP re-reads "
+                    "the config; a config with errors keeps the running one. Under systemd (Type=notify) it "
+                    "reports READY=1, STATUS=, WATCHDOG=1 and STOPPING=1.")
+    serve.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
+                       help=f"the TOML config file (default: {DEFAULT_CONFIG_PATH})")
+    serve.add_argument("--daemon", action="store_true",
+                       help="detach from the terminal (classic daemon; needs --pidfile). Logs go to [log] target; "
+                            "\"stderr\" becomes syslog. Not needed under systemd.")
+    serve.add_argument("--pidfile", metavar="PATH",
+                       help="write the pid here, locked: a second instance on the same pidfile refuses to start; "
+                            "removed at exit")
+    # How the hub of [server] workers starts each worker; not for people.
+    serve.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--hub", help=argparse.SUPPRESS)
+    serve.add_argument("--hub-pid", type=int, help=argparse.SUPPRESS)
+
+    check = commands.add_parser(
+        "check-config", help="validate a config file and exit",
+        description="Parse a config file exactly as 'serve' does. Prints what is wrong (file, key, reason) and "
+                    "exits 1, or prints a summary and exits 0.")
+    check.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
+                       help=f"the TOML config file (default: {DEFAULT_CONFIG_PATH})")
+
+    demo = commands.add_parser(
+        "demo", help="try the bridge with nothing else set up",
+        description="Run the bridge on a working default with a sample user. When Debian's nagios4 is on the "
+                    "PATH, a throwaway Nagios 4 with a sample passive host and service receives the results and "
+                    "its log is shown; otherwise a demo command pipe shows every line the engine would receive. "
+                    "Prints the URL, the credentials and curl lines to try. Ctrl-C removes everything.")
+    demo.add_argument("--listen", default="127.0.0.1:8888", metavar="HOST:PORT",
+                      help="where to listen (default: 127.0.0.1:8888; port 0 picks a free one)")
+    demo.add_argument("--no-nagios", action="store_true",
+                      help="use the demo command pipe even when nagios4 is installed")
+
+    # The drop-in clients parse their own options (update-status.py's and send_nsca's), exit like plugins.
+    commands.add_parser("submit", add_help=False, help="submit one result, as op5's update-status.py does",
+                        description="see: naemon-bridge submit --help")
+    commands.add_parser("send", add_help=False, help="submit results read from stdin, as send_nsca does",
+                        description="see: naemon-bridge send --help")
+
+    hasher = commands.add_parser(
+        "hash-password", help="print a password hash for the config",
+        description="Read a password from stdin (prompting without echo on a terminal) and print an argon2 hash "
+                    "to use as password_hash in a [[users]] entry.")
+    del hasher
+    return parser
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from bridge.daemon.daemonize import bind, bind_workers, claim_pidfile, daemon_context, drop_privileges
+
+    if args.daemon and not args.pidfile:
+        parser.error("--daemon needs --pidfile PATH")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"naemon-bridge: {exc}", file=sys.stderr)
+        return 1
+    if args.worker_fd is not None:
+        return _serve_worker(args, config)
+    lock = claim_pidfile(Path(args.pidfile)) if args.pidfile else None  # before detaching: errors are seen
+    sockets = bind_workers(config.server) if config.server.workers > 1 else [bind(config.server)]
+    # Import what the daemon runs while still privileged: the new user may not be able to read every folder.
+    import concurrent.futures.thread  # noqa: F401  (asyncio.to_thread's pool, imported lazily otherwise)
+
+    import bridge.daemon.reload  # noqa: F401
+    import bridge.daemon.server  # noqa: F401
+    import bridge.http.app  # noqa: F401
+
+    drop_privileges(config.server.user, config.server.group)
+    log_config = config.log
+    if not args.daemon:
+        if lock is not None:
+            lock.acquire()
+        try:
+            return _serve_forever(args, config, log_config, sockets)
+        finally:
+            if lock is not None:
+                lock.release()
+    if log_config.target == "stderr":
+        print("naemon-bridge: --daemon: logging to syslog (set [log] target to choose)", file=sys.stderr)
+        log_config = replace(log_config, target="syslog")
+    if log_config.target == "file" and log_config.file is not None:
+        try:
+            log_config.file.open("a").close()
+        except OSError as exc:
+            print(f"naemon-bridge: cannot open the log file {log_config.file}: {exc.strerror}", file=sys.stderr)
+            return 1
+    assert lock is not None
+    with daemon_context(lock, [sock.fileno() for sock in sockets]):
+        return _serve_forever(args, config, log_config, sockets)
+
+
+def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConfig,
+                   sockets: list[socket.socket]) -> int:
+    from pathlib import Path
+
+    from bridge.daemon.reload import reload_config
+    from bridge.daemon.server import event_loop_factory, run, setup_logging, warn_about
+    from bridge.daemon.workers import WorkerPool, hub_socket
+    from bridge.http.app import make_app
+    from bridge.intake import DIALECTS
+
+    log_file = setup_logging(log_config)
+    warn_about(config)
+    app = make_app(config, DIALECTS)
+    pool = None
+    if config.server.workers > 1:
+        pool = WorkerPool(app, Path(args.config).resolve(), sockets, hub_socket(config))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(app, config, reload=lambda: reload_config(app, args.config),
+                       sock=sockets[0] if pool is None else None, pool=pool,
+                       on_usr1=log_file.reopen if log_file else None))
+    return 0
+
+
+def _serve_worker(args: argparse.Namespace, config: Config) -> int:
+    """One worker of ``[server] workers``, started by the hub with its listening socket."""
+    from pathlib import Path
+
+    from bridge.daemon.server import event_loop_factory, run, setup_logging
+    from bridge.daemon.systemd import Notifier
+    from bridge.daemon.workers import make_worker_app, reload_worker
+    from bridge.intake import DIALECTS
+
+    log_file = setup_logging(config.log)
+    sock = socket.socket(fileno=args.worker_fd)
+    app = make_worker_app(config, Path(args.hub), args.hub_pid, DIALECTS)
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(app, config, reload=lambda: reload_worker(app, args.config), sock=sock,
+                       notifier=Notifier({}), on_usr1=log_file.reopen if log_file else None))
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"naemon-bridge: {exc}", file=sys.stderr)
+        return 1
+    workers = f", {config.server.workers} workers" if config.server.workers > 1 else ""
+    print(f"{config.source}: OK — listen {config.server.listen}{workers}, engine {config.engine.kind} "
+          f"({config.engine.command_file}), spool {config.spool.directory}, {len(config.users)} user(s)")
+    return 0
+
+
+def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from bridge.daemon.demo import run_demo
+
+    try:
+        listen = parse_listen(args.listen)
+    except ValueError as exc:
+        parser.error(f"--listen {exc}")
+    return run_demo(listen, use_nagios=not args.no_nagios)
+
+
+def _hash_password() -> int:
+    from bridge.http.credentials import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("naemon-bridge: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        print("naemon-bridge: empty password", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("submit", "send"):
+        from bridge.daemon.clients import send_main, submit_main
+
+        return (submit_main if argv[0] == "submit" else send_main)(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args, parser)
+    if args.command == "check-config":
+        return _check_config(args)
+    if args.command == "demo":
+        return _demo(args, parser)
+    return _hash_password()

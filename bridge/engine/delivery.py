@@ -1,0 +1,298 @@
+"""The one task that owns delivery: the transport into the engine (its FIFO or Naemon's query handler) and the
+spool. Request handlers call ``Delivery.submit(lines)`` and get an answer only when every line is in the engine
+or on disk in the spool: that is what a 2xx promises. Nothing else writes to the engine.
+
+Order: while anything is spooled, new lines are appended behind it, and the spool drains into the engine first.
+A pipe that is full while the engine still reads is waited out (``busy_wait``, engine.busy_wait) before anything
+is spooled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bridge.core.errors import EngineUnavailable, SpoolFull
+from bridge.core.values import FsyncPolicy
+from bridge.engine.spool import Spool
+from bridge.engine.transport import Transport, Written
+
+log = logging.getLogger("naemon_bridge.delivery")
+
+_BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all: bounded, so its return is seen within 2 s
+PROBE_INTERVAL = 2.0  # how often an idle bridge checks that the engine still reads its pipe
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryHealth:
+    engine_reachable: bool
+    spool_results: int
+    spool_bytes: int
+    spool_max_bytes: int
+    oldest_age_s: float | None
+
+    @property
+    def spool_fill(self) -> float:
+        return self.spool_bytes / self.spool_max_bytes
+
+
+_Waiting = tuple[Sequence[bytes], "asyncio.Future[dict[int, str]]"]
+
+
+class Delivery:
+    """Owns the pipe and the spool; see the module doc. Start with ``start()``, end with ``stop()``."""
+
+    def __init__(self, transport: Transport, spool: Spool, *, max_spool_bytes: int, fsync_interval: float = 1.0,
+                 busy_wait: float = 1.0, probe_interval: float = PROBE_INTERVAL, clock: Callable[[], float] = time.time,
+                 on_delivered: Callable[[int], object] = lambda count: None) -> None:
+        self.transport = transport
+        self.spool = spool
+        self.max_spool_bytes = max_spool_bytes
+        self.busy_wait = busy_wait
+        self.engine_reachable = False
+        self._fsync_interval = fsync_interval
+        self._probe_interval = probe_interval
+        self._clock = clock
+        self._on_delivered = on_delivered  # told how many lines reached the pipe (metrics)
+        self._waiting: deque[_Waiting] = deque()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._backoff = 0.0
+        self._retry_at = 0.0  # when to try the pipe again while lines wait in the spool
+        self._next_probe = 0.0
+        self._next_sync: float | None = None
+        self._down_since: float | None = None
+        self._spooled_while_down = 0
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.spool.open)
+        self._probe()
+        self._task = asyncio.create_task(self._run(), name="naemon-bridge delivery")
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Deliver or spool everything already submitted, then end the task (cancelled after ``timeout`` s)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            log.error("delivery did not finish within %s s of the stop; %d requests left unanswered",
+                      timeout, len(self._waiting))
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._task = None
+        self.transport.close()
+        await asyncio.to_thread(self.spool.close)
+
+    async def submit(self, lines: Sequence[bytes]) -> dict[int, str]:
+        """Return once every line is in the engine or in the spool; raise EngineUnavailable else.
+
+        Returns the engine's reasons for the lines (by index) it refused on the spot: only Naemon's query handler
+        tells, and only while nothing waits in the spool.
+        """
+        if self._task is None or self._task.done() or self._stopping:
+            raise EngineUnavailable("the bridge is shutting down")
+        future: asyncio.Future[dict[int, str]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((lines, future))
+        self._wakeup.set()
+        # Once queued, the lines go whatever becomes of this request: a cancelled wait (a client hanging up, a
+        # shutdown) cancels only the future, which the task then skips (it checks done() before answering).
+        return await future
+
+    def configure(self, *, max_spool_bytes: int, fsync: FsyncPolicy, fsync_interval: float,
+                  busy_wait: float) -> None:
+        """New spool limits, fsync policy and busy wait (a reload); applies to the next delivery."""
+        self.max_spool_bytes = max_spool_bytes
+        self.busy_wait = busy_wait
+        self.spool.fsync = fsync
+        self._fsync_interval = fsync_interval
+
+    def health(self) -> DeliveryHealth:
+        oldest = self.spool.oldest_appended_at
+        return DeliveryHealth(
+            engine_reachable=self.engine_reachable, spool_results=self.spool.pending_results,
+            spool_bytes=self.spool.pending_bytes, spool_max_bytes=self.max_spool_bytes,
+            oldest_age_s=round(max(0.0, self._clock() - oldest), 3) if oldest is not None else None)
+
+    # -- the task ------------------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            if not self._waiting and not self._stopping:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._timeout())
+                except TimeoutError:
+                    pass
+            self._wakeup.clear()
+            items = list(self._waiting)
+            self._waiting.clear()
+            if self.spool.pending_results:
+                if time.monotonic() >= self._retry_at or self._stopping:
+                    await self._drain_spool()
+            elif time.monotonic() >= self._next_probe:
+                self._probe()
+            if items:
+                await self._deliver(items)
+            if self._next_sync is not None and (time.monotonic() >= self._next_sync or self._stopping):
+                await asyncio.to_thread(self.spool.sync)
+                self._next_sync = None
+            if self._stopping and not self._waiting:
+                if self.spool.pending_results:
+                    log.info("stopping with %d results in the spool; they are delivered at the next start",
+                             self.spool.pending_results)
+                return
+
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        deadlines = [self._next_probe]
+        if self.spool.pending_results:
+            deadlines.append(self._retry_at)
+        if self._next_sync is not None:
+            deadlines.append(self._next_sync)
+        return max(0.0, min(deadlines) - now)
+
+    def _probe(self) -> None:
+        self._next_probe = time.monotonic() + self._probe_interval
+        reason = self.transport.probe()
+        if reason is None:
+            self._mark_up()
+        else:
+            self._mark_down(reason)
+
+    async def _deliver(self, items: list[_Waiting]) -> None:
+        spooled: list[Sequence[bytes]] = []
+        full: list[_Waiting] = []
+        refusals: dict[int, dict[int, str]] = {}  # item -> its line index -> the engine's reason
+        whole: list[tuple[int, _Waiting]] = list(enumerate(items))
+        if not self.spool.pending_results:  # else: nothing overtakes what is spooled
+            flat = [line for lines, _ in items for line in lines]
+            written = await self._write_patiently(flat)
+            whole, start = [], 0
+            for number, item in enumerate(items):
+                lines = item[0]
+                taken = written.taken[start:start + len(lines)]
+                refusals[number] = {i - start: written.refusals[i] for i in range(start, start + len(lines))
+                                    if i in written.refusals}
+                if not any(taken):
+                    whole.append((number, item))
+                elif not all(taken):  # the rest of a request begun in the engine always goes on
+                    spooled.append([line for line, done in zip(lines, taken, strict=True) if not done])
+                start += len(lines)
+        room = self.max_spool_bytes - self.spool.pending_bytes - Spool.size_of(spooled)
+        for _, item in whole:
+            size = Spool.size_of([item[0]])
+            if size <= room:
+                spooled.append(item[0])
+                room -= size
+            else:
+                full.append(item)
+        if spooled:
+            try:
+                await asyncio.to_thread(self.spool.append, spooled)
+            except OSError as exc:
+                log.error("cannot write the spool in %s: %s", self.spool.directory, exc)
+                failure = EngineUnavailable(f"the engine is not reading and the spool cannot be written: "
+                                            f"{exc.strerror or exc}")
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(failure)
+                return
+            if self.spool.fsync is FsyncPolicy.INTERVAL and self._next_sync is None:
+                self._next_sync = time.monotonic() + self._fsync_interval
+            if self._down_since is not None:
+                self._spooled_while_down += sum(len(lines) for lines in spooled)
+        if full:
+            log.warning("spool full (%d of %d bytes): refused %d requests", self.spool.pending_bytes,
+                        self.max_spool_bytes, len(full))
+        for number, (_, future) in enumerate(items):
+            if future.done():
+                continue
+            if any(future is f for _, f in full):
+                future.set_exception(SpoolFull(
+                    f"the engine is not reading and the spool is full ({self.spool.pending_bytes} of "
+                    f"{self.max_spool_bytes} bytes): nothing of this request was accepted; retry later"))
+            else:
+                future.set_result(refusals.get(number, {}))
+
+    async def _drain_spool(self) -> None:
+        while self.spool.pending_results:
+            batch = await asyncio.to_thread(self.spool.read_batch)
+            lines = batch.lines
+            written = await self._write(lines)
+            for index, reason in written.refusals.items():  # nobody waits for these answers any more
+                log.error("the engine refused a spooled line: %s: %s", reason,
+                          lines[index][:200].decode(errors="replace"))
+            # Only the unbroken run from the start is marked delivered; with several query-handler connections a
+            # line after a gap may go again later (at least once).
+            await asyncio.to_thread(self.spool.commit, batch, written.prefix)
+            if (written.stopped is not None and written.stopped.down) or self._waiting or self._stopping:
+                return  # the engine is gone (backoff set), or requests wait: answer them first
+            if written.prefix < len(lines):
+                await self.transport.wait_ready(0.1)  # the pipe is full: go on as soon as the engine reads
+
+    async def _write_patiently(self, lines: Sequence[bytes]) -> Written:
+        """Write, and while the engine is only busy (its pipe full, but it reads), wait for room for up to
+        ``busy_wait`` s before the rest goes to the spool. Nagios empties its pipe in bursts: spooling at every full
+        pipe would send most lines through the disk (and an fsync) while the engine is keeping up."""
+        written = await self._write(lines)
+        deadline = time.monotonic() + self.busy_wait
+        while written.stopped is not None and not written.stopped.down and not self._stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await self.transport.wait_ready(left)
+            pending = [index for index, taken in enumerate(written.taken) if not taken]
+            more = await self._write([lines[index] for index in pending])
+            for position, index in enumerate(pending):
+                written.taken[index] = more.taken[position]
+                if position in more.refusals:
+                    written.refusals[index] = more.refusals[position]
+            written.stopped = more.stopped
+        return written
+
+    async def _write(self, lines: Sequence[bytes]) -> Written:
+        """Hand lines to the transport; note the engine's state and what reached it."""
+        written = await self.transport.write(lines)
+        taken = sum(written.taken)
+        if taken:
+            self._on_delivered(taken)
+        stopped = written.stopped
+        if stopped is None:
+            self._mark_up()
+            self._backoff = 0.0
+        elif stopped.down:
+            self._mark_down(stopped.reason)
+            self._set_backoff(_BACKOFF_DOWN)
+        else:
+            self._retry_at = 0.0  # busy, not gone: the drain waits for room in the pipe rather than a timer
+        return written
+
+    def _set_backoff(self, bounds: tuple[float, float]) -> None:
+        """The pipe took nothing more: wait before the next try, longer each time, within ``bounds``."""
+        low, high = bounds
+        self._backoff = min(high, max(low, self._backoff * 2))
+        self._retry_at = time.monotonic() + self._backoff
+
+    def _mark_down(self, reason: str) -> None:
+        self.engine_reachable = False
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self._spooled_while_down = 0
+            log.warning("engine stopped reading its command pipe (%s): results go to the spool in %s", reason,
+                        self.spool.directory)
+
+    def _mark_up(self) -> None:
+        self.engine_reachable = True
+        if self._down_since is not None:
+            log.info("engine reads its command pipe again after %.1f s; %d results were spooled meanwhile",
+                     time.monotonic() - self._down_since, self._spooled_while_down)
+            self._down_since = None

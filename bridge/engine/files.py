@@ -1,0 +1,116 @@
+"""The engine's files as the bridge reads them: ``objects.cache`` and ``status.dat``, each re-read when it changes.
+
+The engine rewrites ``objects.cache`` at every start and ``status.dat`` every ``status_update_interval``; the
+parsers (``bridge.core.objects``) run in a thread so a large file never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import aiofiles
+
+from bridge.core.objects import EngineStatus, KnownObjects, parse_objects_cache, parse_status
+
+log = logging.getLogger("naemon_bridge.objects")
+
+
+T = TypeVar("T")
+
+
+class WatchedFile(Generic[T]):
+    """A parsed file, re-parsed when its inode, size or mtime changes, looked at most every ``min_interval`` s.
+
+    Only the first read waits for the parse. After that, a request gets the last parsed value at once, and a due
+    check re-reads the file in the background: the engine rewrites status.dat every few seconds, and at 100,000
+    objects parsing it takes seconds, which no request should wait for.
+
+    A file that is missing or unreadable gives ``None`` (logged once per change of condition): the bridge then
+    does not know the objects and accepts any name, rather than refusing every result while the engine is down.
+    """
+
+    def __init__(self, path: Path, parse: Callable[[str], T], *, min_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self._parse = parse
+        self._min_interval = min_interval
+        self._clock = clock
+        self._signature: tuple[int, int, int] | None = None
+        self._value: T | None = None
+        self._checked_at: float | None = None
+        self._problem: str | None = None
+        self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
+
+    async def get(self) -> T | None:
+        if self._checked_at is None:
+            async with self._lock:  # the first read: everyone waits for the one parse
+                if self._checked_at is None:
+                    await self._refresh()
+                    self._checked_at = self._clock()
+            return self._value
+        if self._refreshing is None and self._clock() - self._checked_at >= self._min_interval:
+            self._checked_at = self._clock()
+            self._refreshing = asyncio.create_task(self._refresh(), name=f"re-read {self.path}")
+            self._refreshing.add_done_callback(self._refreshed)
+        return self._value
+
+    def _refreshed(self, task: asyncio.Task[None]) -> None:
+        self._refreshing = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("cannot parse %s: %s", self.path, task.exception())
+
+    async def refreshed(self) -> T | None:
+        """The value once any background re-read has finished (for tests and tools)."""
+        if self._refreshing is not None:
+            await asyncio.shield(self._refreshing)
+        return self._value
+
+    async def _refresh(self) -> None:
+        try:
+            stat = os.stat(self.path)
+            signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if signature == self._signature:
+                return
+            async with aiofiles.open(self.path, encoding="utf-8", errors="replace") as handle:
+                text = await handle.read()
+            self._value = await asyncio.to_thread(self._parse, text)
+            self._signature = signature
+            if self._problem is not None:
+                log.info("%s is readable again", self.path)
+            self._problem = None
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+            if problem != self._problem:
+                log.warning("cannot read %s (%s): names are not checked until it is back", self.path, problem)
+            self._problem = problem
+            self._value = None
+            self._signature = None
+
+
+class EngineFiles:
+    """The engine's objects cache and status file, each optional, each re-read when it changes."""
+
+    def __init__(self, objects_cache: Path | None, status_file: Path | None) -> None:
+        self._objects: WatchedFile[KnownObjects] | None = None
+        self._status: WatchedFile[EngineStatus] | None = None
+        self.update(objects_cache, status_file)
+
+    def update(self, objects_cache: Path | None, status_file: Path | None) -> None:
+        """Follow other paths (a reload); a path that stays keeps its parsed file."""
+        if objects_cache != (self._objects.path if self._objects else None):
+            self._objects = WatchedFile(objects_cache, parse_objects_cache) if objects_cache else None
+        if status_file != (self._status.path if self._status else None):
+            self._status = WatchedFile(status_file, parse_status) if status_file else None
+
+    async def objects(self) -> KnownObjects | None:
+        return await self._objects.get() if self._objects else None
+
+    async def status(self) -> EngineStatus | None:
+        return await self._status.get() if self._status else None

@@ -1,0 +1,116 @@
+"""``GET /metrics``: Prometheus exposition with the ``prometheus-client`` library, no auth (no secrets in it).
+
+Each application has its own registry, so tests and several apps in one process never share counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from bridge.core.errors import (
+    BadRequestBody,
+    BridgeError,
+    EngineRefused,
+    EngineUnavailable,
+    InvalidInput,
+    NotAuthenticated,
+    NotPermitted,
+    SpoolFull,
+    Throttled,
+    UnknownCommand,
+    UnknownObject,
+)
+
+# The most specific class first: the reason label for each refusal.
+_REASONS: tuple[tuple[type[BridgeError], str], ...] = (
+    (UnknownObject, "unknown_object"), (InvalidInput, "invalid"), (BadRequestBody, "bad_body"),
+    (NotAuthenticated, "unauthenticated"), (NotPermitted, "not_permitted"), (Throttled, "throttled"),
+    (UnknownCommand, "unknown_command"), (SpoolFull, "spool_full"), (EngineUnavailable, "engine_unavailable"),
+    (EngineRefused, "engine_refused"),
+)
+
+
+def refusal_reason(error: BridgeError) -> str:
+    return next((reason for kind, reason in _REASONS if isinstance(error, kind)), "other")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter("naemon_bridge_results_accepted", "Results and commands acknowledged (2xx), "
+                                "each line counted", registry=self.registry)
+        self.refused = Counter("naemon_bridge_results_refused", "Requests refused, each counted once, by reason",
+                               ["reason"], registry=self.registry)
+        self.delivered = Counter("naemon_bridge_results_delivered", "Lines written into the engine's command pipe",
+                                 registry=self.registry)
+        self.request_duration = Histogram("naemon_bridge_request_duration_seconds", "Time to answer a request",
+                                          ["api"], registry=self.registry,
+                                          buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                   0.5, 1.0, 2.5, 5.0, 10.0))
+        self._spool_results = Gauge("naemon_bridge_spool_results", "Results waiting in the spool",
+                                    registry=self.registry)
+        self._spool_bytes = Gauge("naemon_bridge_spool_bytes", "Bytes waiting in the spool", registry=self.registry)
+        self._engine_up = Gauge("naemon_bridge_engine_up", "1 when the engine reads its command pipe",
+                                registry=self.registry)
+        self._durations: dict[str, Histogram] = {}
+        self._stale = Gauge("naemon_bridge_stale_objects", "Hosts and services past their freshness threshold",
+                            registry=self.registry)
+
+    def observe(self, *, spool_results: Callable[[], float], spool_bytes: Callable[[], float],
+                engine_up: Callable[[], float], stale_objects: Callable[[], float]) -> None:
+        """Gauges read at scrape time from the parts that own the numbers."""
+        self._spool_results.set_function(spool_results)
+        self._spool_bytes.set_function(spool_bytes)
+        self._engine_up.set_function(engine_up)
+        self._stale.set_function(stale_objects)
+
+    def refuse(self, error: BridgeError) -> None:
+        self.refused.labels(refusal_reason(error)).inc()
+
+    def observe_request(self, api: str, seconds: float) -> None:
+        child = self._durations.get(api)
+        if child is None:
+            child = self._durations[api] = self.request_duration.labels(api)
+        child.observe(seconds)
+
+
+class WorkerMetrics(Metrics):
+    """A worker's (``[server] workers``): refusals and request times wait here until the hub takes them, so the
+    hub's ``/metrics`` counts every request, whichever process answered it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending_refused: dict[str, int] = {}
+        self.pending_durations: dict[str, list[float]] = {}
+
+    def refuse(self, error: BridgeError) -> None:
+        reason = refusal_reason(error)
+        self.pending_refused[reason] = self.pending_refused.get(reason, 0) + 1
+
+    def observe_request(self, api: str, seconds: float) -> None:
+        self.pending_durations.setdefault(api, []).append(seconds)
+
+    def take_pending(self) -> dict[str, object] | None:
+        """What waits for the hub, emptied; None when nothing does."""
+        if not self.pending_refused and not self.pending_durations:
+            return None
+        taken = {"refused": self.pending_refused, "durations": self.pending_durations}
+        self.pending_refused, self.pending_durations = {}, {}
+        return taken
+
+
+def apply_pending(metrics: Metrics, pending: dict[str, dict[str, object]]) -> None:
+    """The hub's side of ``WorkerMetrics.take_pending``."""
+    for reason, count in pending.get("refused", {}).items():
+        metrics.refused.labels(reason).inc(count)  # type: ignore[arg-type]
+    for api, seconds in pending.get("durations", {}).items():
+        for value in seconds:  # type: ignore[attr-defined]
+            metrics.observe_request(api, value)
+
+
+def metrics_response(metrics: Metrics) -> web.Response:
+    body = generate_latest(metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
