@@ -11,19 +11,29 @@ from bridge import permissions
 from bridge.appkeys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, HUB, METRICS
 from bridge.auth import Principal
 from bridge.commands import engine_lines
-from bridge.errors import EngineRefused
+from bridge.errors import EngineRefused, UnknownObject
 from bridge.values import Command
 
 
 async def admit(app: web.Application, principal: Principal, commands: Sequence[Command]) -> None:
     """Raise unless the user may run every command and the engine has every object they name. Permissions come
     first, so a denied user learns nothing about which objects exist."""
+    unknown = await unknown_objects(app, principal, commands)
+    if unknown:
+        raise unknown[min(unknown)]
+
+
+async def unknown_objects(app: web.Application, principal: Principal,
+                          commands: Sequence[Command]) -> dict[int, UnknownObject]:
+    """Raise unless the user may run every command; then, by position, each command that names an object the
+    engine does not have (none while its objects cache is not known), so a batch can name them all."""
     for command in commands:
         permissions.check(principal.name, principal.grants, command)
     objects = await app[ENGINE_FILES].objects()
-    if objects is not None:
-        for command in commands:
-            objects.check(command)
+    if objects is None:
+        return {}
+    found = {index: objects.unknown(command) for index, command in enumerate(commands)}
+    return {index: problem for index, problem in found.items() if problem is not None}
 
 
 async def submit_commands(app: web.Application, commands: Sequence[Command]) -> None:
