@@ -35,6 +35,7 @@ E2E_HOSTS = [
     SandboxHost("cmd-host", (SandboxService("svc", variables={"OWNER": "ops"}),)),
     SandboxHost("client-host", (SandboxService("backup"),)),
     SandboxHost("send-host", (SandboxService("svc"),)),
+    SandboxHost("db1", (SandboxService("Backup nightly"),)),  # the README's client examples
     SandboxHost("reload-host", (SandboxService("svc"),)),
     SandboxHost("workers-host", tuple(SandboxService(f"svc-{n}") for n in range(8))),
     SandboxHost("fresh-host", (SandboxService("svc"),

@@ -214,6 +214,28 @@ async def test_batch_results_all_or_nothing(client: TestClient, reader: FifoRead
     assert reader.read_lines() == []
 
 
+async def test_batch_names_every_unknown_object_with_its_index(client: TestClient, reader: FifoReader) -> None:
+    """Every entry the engine has no object for is named, as invalid entries are, and nothing is written."""
+    results = [{"host_name": "web1", "status_code": 0}, {"host_name": "nosuch-1", "status_code": 0},
+               {"host_name": "web1", "service_description": "nosuch-svc", "status_code": 0},
+               {"host_name": "nosuch-2", "service_description": "http", "status_code": 0}]
+    response = await client.post("/api/results", headers=auth("ops"), json=results)
+    assert response.status == 400
+    assert await response.json() == {"error": "Unknown object", "full_error": (
+        "3 of 4 results are invalid, none was submitted: "
+        "results[1].host_name: the engine has no host 'nosuch-1'; "
+        "results[2].service_description: the engine has no service 'nosuch-svc' on host 'web1'; "
+        "results[3].host_name: the engine has no host 'nosuch-2'")}
+    # Bad values and unknown objects together: one answer, in the order of the request.
+    response = await client.post("/api/results", headers=auth("ops"), json=[*results, {"host_name": "web1",
+                                                                                      "status_code": 9}])
+    message = (await response.json())["full_error"]
+    assert response.status == 400 and message.startswith("4 of 5 results are invalid, none was submitted: ")
+    assert [part.split(":")[0] for part in message.split(": ", 1)[1].split("; ")] == [
+        "results[1].host_name", "results[2].service_description", "results[3].host_name", "results[4].status_code"]
+    assert reader.read_lines() == []
+
+
 # --- Alignak's other endpoints --------------------------------------------------------------------------------------
 
 async def test_alignak_command_and_event(client: TestClient, reader: FifoReader) -> None:

@@ -1,7 +1,8 @@
 """The one table of external commands: every command Naemon registers, its target and typed arguments.
 
 Validation (``bridge.core.commands``), command lines, help and (later) OpenAPI all derive from this table. It is
-the spec's ``commands.tsv`` (taken from naemon-core's ``register_core_commands``) with three refinements the
+the spec's ``commands.tsv`` (taken from naemon-core's ``register_core_commands``; tests/data/naemon-commands.tsv
+is that table, and tests/test_core.py checks this one against it) with three refinements the
 engine enforces at run time: a check result's ``status_code`` is a host or service state (ranges differ), its
 output is ``output`` (escaped per engine kind), and an acknowledgement's ``sticky`` is 0, 1 or 2.
 

@@ -89,6 +89,12 @@ class KnownObjects:
 
     def check(self, command: Command) -> None:
         """Refuse a command naming an object the engine does not have, before anything is written."""
+        problem = self.unknown(command)
+        if problem is not None:
+            raise problem
+
+    def unknown(self, command: Command) -> UnknownObject | None:
+        """The first object the command names that the engine does not have, or None."""
         host: str | None = None
         for param, value in zip(parameters(command.spec), command.fields, strict=True):
             if not value:
@@ -96,12 +102,13 @@ class KnownObjects:
             if param.type is ArgType.HOST:
                 host = value
                 if value not in self.hosts:
-                    raise UnknownObject(param.name, f"the engine has no host '{value}'")
+                    return UnknownObject(param.name, f"the engine has no host '{value}'")
             elif param.type is ArgType.SERVICE:
                 if (host or "", value) not in self.services:
-                    raise UnknownObject(param.name, f"the engine has no service '{value}' on host '{host}'")
+                    return UnknownObject(param.name, f"the engine has no service '{value}' on host '{host}'")
             elif param.type in OBJECT_TYPES and value not in self.names.get(param.type, frozenset()):
-                raise UnknownObject(param.name, f"the engine has no {param.type.value} '{value}'")
+                return UnknownObject(param.name, f"the engine has no {param.type.value} '{value}'")
+        return None
 
 
 def parse_objects_cache(text: str) -> KnownObjects:

@@ -9,6 +9,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import socket
 import ssl
 import sys
@@ -19,13 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 SERVICE_STATES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 HOST_STATES = {"UP": 0, "DOWN": 1, "UNREACHABLE": 2}
 UPDATE_STATUS_VERSION = "1.1"  # what update-status.py -v prints; scripts may compare it
 SEND_BATCH = 1000
+SEND_PORT = 8888  # send's -p default: the bridge's default listening port
 
 
 class _PluginArgumentParser(argparse.ArgumentParser):
@@ -69,6 +71,43 @@ def _cause(exc: BaseException) -> BaseException:
     return exc.reason if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException) else exc
 
 
+def _endpoint(url: str) -> tuple[str, int | str]:
+    """The host and port a URL connects to (the scheme's port when it names none); a bad port is kept as text,
+    for messages."""
+    parsed = urlparse(url)
+    try:
+        port: int | str = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        port = parsed.netloc.rpartition(":")[2]
+    return parsed.hostname or "", port
+
+
+def _netloc(host: str, port: int | None) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return host if port is None else f"{host}:{port}"
+
+
+def _answers_plain_http(url: str, timeout: float) -> bool:
+    """After a TLS handshake failed: does the server at the URL's host and port speak HTTP without TLS? (The
+    bridge listens so unless server.tls_cert is set.) One bare HEAD, without credentials, tells."""
+    host, port = _endpoint(url)
+    if not isinstance(port, int):
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            return connection.makefile("rb").read(5) == b"HTTP/"
+    except OSError:
+        return False
+
+
+def _plain_url(url: str) -> str:
+    """The http:// URL to the same host and port as a https:// one."""
+    host, port = _endpoint(url)
+    return urlunparse(urlparse(url)._replace(scheme="http", netloc=_netloc(host, port if isinstance(port, int)
+                                                                             else None)))
+
+
 # --- submit: update-status.py ---------------------------------------------------------------------------------------
 
 def _submit_parser() -> argparse.ArgumentParser:
@@ -77,9 +116,10 @@ def _submit_parser() -> argparse.ArgumentParser:
         description="Submit one passive result, as op5's update-status.py does: the same options, one-line "
                     "answers and plugin exit codes (0 OK, 2 CRITICAL, 3 UNKNOWN). Without -S it submits a host "
                     "result. The password may come from --password-file or NAEMON_BRIDGE_PASSWORD instead of -p.")
-    parser.add_argument("-M", "--monhost", help="the bridge's host name; the URL is https://MONHOST:PORT/PATH")
-    parser.add_argument("--url", help="a base URL instead of -M/-r, e.g. http://127.0.0.1:8888 (-P still names "
-                                      "the path)")
+    parser.add_argument("-M", "--monhost", help="the bridge's host name; the URL is https://MONHOST:PORT/PATH "
+                                                "(always HTTPS, as update-status.py does)")
+    parser.add_argument("--url", help="a base URL instead of -M/-r, e.g. http://127.0.0.1:8888 for a bridge "
+                                      "without TLS (its default); -P still names the path")
     parser.add_argument("-u", "--username", required=True)
     parser.add_argument("-p", "--password")
     parser.add_argument("--password-file", type=Path, help="read the password from the first line of this file")
@@ -93,7 +133,7 @@ def _submit_parser() -> argparse.ArgumentParser:
     parser.add_argument("-i", "--insecure", action="store_true", help="do not verify the TLS certificate")
     parser.add_argument("-P", "--path", help="default: /api/command/PROCESS_SERVICE_CHECK_RESULT "
                                              "(PROCESS_HOST_CHECK_RESULT without -S)")
-    parser.add_argument("-r", "--port", type=int, default=443, help="default: 443")
+    parser.add_argument("-r", "--port", type=int, help="the port for -M (default: 443)")
     parser.add_argument("-t", "--timeout", type=float, default=15.0, help="seconds (default: 15)")
     parser.add_argument("-v", "--version", action="version", version=UPDATE_STATUS_VERSION)
     return parser
@@ -119,6 +159,8 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.monhost and not args.url:
         parser.error("the following arguments are required: -M/--monhost (or --url)")
+    if args.url and (args.monhost or args.port is not None):
+        parser.error("give the bridge as --url or as -M/-r, not both")
     password = _password(parser, args.password, args.password_file)
     states = HOST_STATES if args.service is None else SERVICE_STATES
     if args.status in states:
@@ -130,7 +172,8 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
                      f"{', '.join(states)} or {min(states.values())}-{max(states.values())})")
     command = "PROCESS_HOST_CHECK_RESULT" if args.service is None else "PROCESS_SERVICE_CHECK_RESULT"
     path = args.path or f"/api/command/{command}"
-    base = args.url.rstrip("/") if args.url else f"https://{args.monhost}:{args.port}"
+    base = args.url.rstrip("/") if args.url else \
+        f"https://{_netloc(args.monhost, args.port if args.port is not None else 443)}"
     target = args.url or args.monhost
     output = f"{args.servicemsg}|{args.perfdata}" if args.perfdata else args.servicemsg
     payload = {"host_name": args.host, "status_code": str(code), "plugin_output": output}
@@ -144,11 +187,18 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
         if isinstance(cause, TimeoutError | socket.timeout):
             return _say(CRITICAL, f'CRITICAL - Connection to host "{target}" timed out')
         if isinstance(cause, ssl.SSLError):
+            host, port = _endpoint(base)
+            if not isinstance(cause, ssl.SSLCertVerificationError) and _answers_plain_http(base, args.timeout):
+                why = " (-M always means https)" if args.monhost else ""
+                return _say(CRITICAL, f"CRITICAL - TLS handshake failed: the server at {_netloc(host, None)} port "
+                                      f"{port} answered plain HTTP{why}; reach it with --url {_plain_url(base)}, "
+                                      "or give the bridge server.tls_cert")
+            if args.insecure and not isinstance(cause, ssl.SSLCertVerificationError):
+                return _say(CRITICAL, f'CRITICAL - TLS handshake with host "{target}" on port {port} failed: {cause}')
             return _say(CRITICAL, 'CRITICAL - SSL certificate validation error - use "--insecure" to disable '
                                   'verification')
         if isinstance(cause, OSError):
-            port = args.port if not args.url else (urlparse(args.url).port or "")
-            return _say(CRITICAL, f'CRITICAL - Failed to connect to host "{target}" on port {port}')
+            return _say(CRITICAL, f'CRITICAL - Failed to connect to host "{target}" on port {_endpoint(base)[1]}')
         return _say(UNKNOWN, f'UNKNOWN - Unexpected exception: "{cause}"')
     detail = f" ({answer.body['full_error']})" if answer.body.get("full_error") else ""
     if answer.status == 200:
@@ -181,13 +231,16 @@ def _send_parser() -> argparse.ArgumentParser:
                     "starts long output and '\\\\' is a backslash. Credentials: the client config (-c, TOML: url, "
                     "user, password or token) or NAEMON_BRIDGE_URL, NAEMON_BRIDGE_USER, NAEMON_BRIDGE_PASSWORD, "
                     "NAEMON_BRIDGE_TOKEN.")
-    parser.add_argument("-H", dest="host", help="the bridge's host (the URL is http://HOST:PORT)")
-    parser.add_argument("-p", dest="port", type=int, default=8888, help="the bridge's port (default: 8888)")
+    parser.add_argument("-H", dest="host", help="the bridge's host: the URL is http://HOST:PORT, or the client "
+                                                "config's url with this host (and its scheme)")
+    parser.add_argument("-p", dest="port", type=int, help=f"the bridge's port (default: {SEND_PORT}, or the "
+                                                          "port of the client config's url)")
     parser.add_argument("-to", dest="timeout", type=float, default=10.0,
                         help="seconds before a request times out (default: 10)")
     parser.add_argument("-d", dest="delimiter", default="\t", help="field delimiter (default: tab)")
     parser.add_argument("-c", dest="config", type=Path, help="client config file (TOML)")
-    parser.add_argument("--url", help="the bridge's base URL, e.g. https://monitor:8888 (instead of -H/-p)")
+    parser.add_argument("--url", help="the bridge's base URL, e.g. https://monitor:8888 (instead of -H/-p). "
+                                      "Options on the command line win over the client config's url")
     parser.add_argument("-i", "--insecure", action="store_true", help="do not verify the TLS certificate")
     return parser
 
@@ -253,26 +306,55 @@ def parse_send_line(line: str, delimiter: str) -> dict[str, object] | None:
     return None
 
 
+def send_url(parser: argparse.ArgumentParser, args: argparse.Namespace, configured: str | None) -> str:
+    """The bridge's base URL. What the command line gives wins over the client config's (or the environment's)
+    url: --url whole, or -H and -p each replacing their part of it (its scheme stays: https is not dropped)."""
+    if args.url:
+        if args.host is not None or args.port is not None:
+            parser.error("give the bridge as --url or as -H/-p, not both")
+        return str(args.url)
+    if configured is None:
+        if args.host is None:
+            parser.error("the bridge is required: -H HOST (and -p PORT), --url, or url in the client config")
+        return f"http://{_netloc(args.host, args.port if args.port is not None else SEND_PORT)}"
+    if args.host is None and args.port is None:
+        return configured
+    parsed = urlparse(configured)
+    host = _endpoint(configured)[0]
+    try:
+        given_port = parsed.port
+    except ValueError:
+        parser.error(f"the client config's url has a bad port: {configured}")
+    port_part = args.port if args.port is not None else given_port
+    return urlunparse(parsed._replace(netloc=_netloc(args.host if args.host is not None else host, port_part)))
+
+
+def readable(delimiter: str) -> str:
+    """A delimiter as a person reads it in a message: <TAB> for a tab, escapes for other control characters."""
+    return "".join("<TAB>" if char == "\t" else char if char.isprintable() else repr(char)[1:-1]
+                   for char in delimiter)
+
+
 def send_main(argv: Sequence[str] | None = None) -> int:
     parser = _send_parser()
     args = parser.parse_args(argv)
     config = load_client_config(parser, args.config)
-    base = (args.url or config.url or (f"http://{args.host}:{args.port}" if args.host else None))
-    if base is None:
-        parser.error("the bridge is required: -H HOST (and -p PORT), --url, or url in the client config")
+    base = send_url(parser, args, config.url)
     delimiter = args.delimiter.encode().decode("unicode_escape") if "\\" in args.delimiter else args.delimiter
-    results = []
+    results, line_numbers = [], []
     for number, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
         result = parse_send_line(line, delimiter)
         if result is None:
-            print(f"Warning: line {number} skipped: not host{delimiter!r}[service{delimiter!r}]code"
-                  f"{delimiter!r}output", file=sys.stderr)
+            shown = readable(delimiter)
+            print(f"Warning: line {number} skipped: not host{shown}[service{shown}]code{shown}output",
+                  file=sys.stderr)
         else:
             results.append(result)
+            line_numbers.append(number)
     sent = 0
-    host = args.host or base
+    host, port = _endpoint(base)
     for start in range(0, len(results), SEND_BATCH):
         batch = results[start:start + SEND_BATCH]
         try:
@@ -282,13 +364,29 @@ def send_main(argv: Sequence[str] | None = None) -> int:
             cause = _cause(exc)
             if isinstance(cause, TimeoutError | socket.timeout):
                 return _fail(sent, f"Error: Timeout after {args.timeout:g} seconds")
-            return _fail(sent, f"Error: Could not connect to host {host} on port {args.port}: {cause}")
+            if isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLCertVerificationError) \
+                    and _answers_plain_http(base, args.timeout):
+                return _fail(sent, f"Error: TLS handshake with {base} failed: the server answered plain HTTP; "
+                                   f"reach it with --url {_plain_url(base)}, or give the bridge server.tls_cert")
+            return _fail(sent, f"Error: Could not connect to host {host} on port {port} ({base}): {cause}")
         if answer.status != 200:
-            detail = answer.body.get("full_error") or answer.body.get("error") or ""
+            detail = _input_lines(str(answer.body.get("full_error") or answer.body.get("error") or ""),
+                                  line_numbers[start:start + SEND_BATCH])
             return _fail(sent, f"Error: the bridge refused {len(batch)} results (HTTP {answer.status}): {detail}")
         sent += len(batch)
     print(f"{sent} data packet(s) sent to host successfully.")
     return OK
+
+
+def _input_lines(detail: str, line_numbers: Sequence[int]) -> str:
+    """The bridge names a batch's entries ``results[i]``; a person looks for the line of the input."""
+    def line(match: re.Match[str]) -> str:
+        index = int(match[1])
+        if index >= len(line_numbers):
+            return match[0]
+        return f"line {line_numbers[index]}" + (": " if match[2] else "")
+
+    return re.sub(r"\bresults\[(\d+)\](\.)?", line, detail)
 
 
 def _fail(sent: int, message: str) -> int:

@@ -31,14 +31,16 @@ class WatchedFile(Generic[T]):
     check re-reads the file in the background: the engine rewrites status.dat every few seconds, and at 100,000
     objects parsing it takes seconds, which no request should wait for.
 
-    A file that is missing or unreadable gives ``None`` (logged once per change of condition): the bridge then
-    does not know the objects and accepts any name, rather than refusing every result while the engine is down.
+    A file that is missing or unreadable gives ``None`` (logged once per change of condition, with ``meanwhile``:
+    what the bridge does without it). Without the objects cache the bridge accepts any name, rather than refusing
+    every result while the engine is down.
     """
 
-    def __init__(self, path: Path, parse: Callable[[str], T], *, min_interval: float = 1.0,
+    def __init__(self, path: Path, parse: Callable[[str], T], *, meanwhile: str = "", min_interval: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
         self._parse = parse
+        self._meanwhile = f": {meanwhile}" if meanwhile else ""
         self._min_interval = min_interval
         self._clock = clock
         self._signature: tuple[int, int, int] | None = None
@@ -88,10 +90,17 @@ class WatchedFile(Generic[T]):
         except OSError as exc:
             problem = exc.strerror or str(exc)
             if problem != self._problem:
-                log.warning("cannot read %s (%s): names are not checked until it is back", self.path, problem)
+                log.warning("cannot read %s (%s)%s", self.path, problem, self._meanwhile)
             self._problem = problem
             self._value = None
             self._signature = None
+
+
+OBJECTS_CACHE_MISSING = "host and service names are not checked until it is back"
+# The engine removes status.dat when it stops (objects.cache stays): names are never checked against status.dat.
+STATUS_FILE_MISSING = ("Alignak _feedback has no current states or check flags until it is back (the engine removes "
+                       "it while it is stopped); host and service names are checked against engine.objects_cache, "
+                       "not this file")
 
 
 class EngineFiles:
@@ -105,9 +114,11 @@ class EngineFiles:
     def update(self, objects_cache: Path | None, status_file: Path | None) -> None:
         """Follow other paths (a reload); a path that stays keeps its parsed file."""
         if objects_cache != (self._objects.path if self._objects else None):
-            self._objects = WatchedFile(objects_cache, parse_objects_cache) if objects_cache else None
+            self._objects = WatchedFile(objects_cache, parse_objects_cache, meanwhile=OBJECTS_CACHE_MISSING) \
+                if objects_cache else None
         if status_file != (self._status.path if self._status else None):
-            self._status = WatchedFile(status_file, parse_status) if status_file else None
+            self._status = WatchedFile(status_file, parse_status, meanwhile=STATUS_FILE_MISSING) \
+                if status_file else None
 
     async def objects(self) -> KnownObjects | None:
         return await self._objects.get() if self._objects else None

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bridge.core import permissions
 from bridge.core.commands import engine_lines
-from bridge.core.errors import EngineRefused
+from bridge.core.errors import EngineRefused, UnknownObject
 from bridge.core.values import Command
 from bridge.http.credentials import Principal
 from bridge.http.keys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, HUB, METRICS
@@ -18,12 +18,22 @@ from bridge.http.keys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, HUB, MET
 async def admit(app: web.Application, principal: Principal, commands: Sequence[Command]) -> None:
     """Raise unless the user may run every command and the engine has every object they name. Permissions come
     first, so a denied user learns nothing about which objects exist."""
+    unknown = await unknown_objects(app, principal, commands)
+    if unknown:
+        raise unknown[min(unknown)]
+
+
+async def unknown_objects(app: web.Application, principal: Principal,
+                          commands: Sequence[Command]) -> dict[int, UnknownObject]:
+    """Raise unless the user may run every command; then, by position, each command that names an object the
+    engine does not have (none while its objects cache is not known), so a batch can name them all."""
     for command in commands:
         permissions.check(principal.name, principal.grants, command)
     objects = await app[ENGINE_FILES].objects()
-    if objects is not None:
-        for command in commands:
-            objects.check(command)
+    if objects is None:
+        return {}
+    found = {index: objects.unknown(command) for index, command in enumerate(commands)}
+    return {index: problem for index, problem in found.items() if problem is not None}
 
 
 async def submit_commands(app: web.Application, commands: Sequence[Command]) -> None:

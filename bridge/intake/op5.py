@@ -32,7 +32,7 @@ from bridge.http.dialects import Dialect, Route
 from bridge.http.jsonio import json_answer, loads
 from bridge.http.keys import CLOCK, CONFIG
 from bridge.http.openapi import ARG_SCHEMAS, LOOSE_INT
-from bridge.http.submission import admit, submit_commands
+from bridge.http.submission import admit, submit_commands, unknown_objects
 
 REALM = 'Basic realm="naemon-bridge"'
 MAX_BATCH_PROBLEMS = 20  # problems listed in one answer; the count says how many there were
@@ -58,21 +58,30 @@ async def results_view(request: web.Request) -> web.Response:
         raise BadRequestBody(400, f"the body must be a JSON list of results, not {type(items).__name__}")
     now = int(request.app[CLOCK]())
     commands: list[Command] = []
-    problems: list[str] = []
+    positions: list[int] = []  # each command's index in the request
+    problems: dict[int, str] = {}
     for index, item in enumerate(items):
         try:
             commands.append(_batch_result(index, item, now, principal.name))
+            positions.append(index)
         except InvalidInput as exc:
-            problems.append(f"results[{index}].{exc.field}: {exc.message}" if exc.field else str(exc))
+            problems[index] = _batch_problem(index, exc)
+    # Every unknown object too, with its index, in the same answer (after the permissions, as admit does).
+    unknown = await unknown_objects(request.app, principal, commands)
+    for position, problem in unknown.items():
+        problems[positions[position]] = _batch_problem(positions[position], problem)
     if problems:
-        listed = "; ".join(problems[:MAX_BATCH_PROBLEMS])
+        listed = "; ".join(problems[index] for index in sorted(problems)[:MAX_BATCH_PROBLEMS])
         more = f" (and {len(problems) - MAX_BATCH_PROBLEMS} more)" if len(problems) > MAX_BATCH_PROBLEMS else ""
-        raise InvalidInput("", f"{len(problems)} of {len(items)} results are invalid, none was submitted: "
-                               f"{listed}{more}")
-    await admit(request.app, principal, commands)
+        error = UnknownObject if len(unknown) == len(problems) else InvalidInput
+        raise error("", f"{len(problems)} of {len(items)} results are invalid, none was submitted: {listed}{more}")
     await submit_commands(request.app, commands)
     return json_answer({"result": f"Successfully submitted {len(commands)} results",
                               "accepted": len(commands)})
+
+
+def _batch_problem(index: int, exc: InvalidInput) -> str:
+    return f"results[{index}].{exc.field}: {exc.message}" if exc.field else str(exc)
 
 
 def _batch_result(index: int, item: object, now: int, author: str) -> Command:
