@@ -17,7 +17,7 @@ from pathlib import Path
 from bridge.app import make_app
 from bridge.config import Config, EngineConfig, LogConfig, ServerConfig, SpoolConfig, User
 from bridge.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary
-from bridge.server import run, setup_logging
+from bridge.server import run, run_event_loop, setup_logging
 from bridge.values import EngineKind
 
 DEMO_USER, DEMO_PASSWORD, DEMO_TOKEN = "demo", "demo", "demo-token"
@@ -131,7 +131,7 @@ def run_demo(listen: tuple[str, int], use_nagios: bool = True) -> int:
             finally:
                 task.cancel()
 
-        asyncio.run(main())
+        run_event_loop(main())  # the loop serve runs on
         return 0
     except RuntimeError as exc:
         print(f"naemon-bridge demo: {exc}", file=sys.stderr)
