@@ -69,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("send", add_help=False, help="submit results read from stdin, as send_nsca does",
                         description="see: naemon-bridge send --help")
 
+    unit = commands.add_parser(
+        "systemd-unit", help="print a systemd unit for this installation",
+        description="Print systemd/naemon-bridge.service for this installation: ExecStartPre= and ExecStart= run "
+                    "this very naemon-bridge (a virtualenv's bin/naemon-bridge, or this Python with -m bridge), "
+                    "with the config, user and group given. Redirect it into "
+                    "/etc/systemd/system/naemon-bridge.service.")
+    unit.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
+                      help=f"the config file the unit passes to serve (default: {DEFAULT_CONFIG_PATH})")
+    unit.add_argument("--user", default="naemon-bridge", metavar="USER",
+                      help="User= of the service (default: naemon-bridge)")
+    unit.add_argument("--group", default="naemon", metavar="GROUP",
+                      help="Group= of the service: the group that may write the engine's pipe, \"naemon\" for "
+                           "Naemon's packages, \"www-data\" for Debian's nagios4 (default: naemon)")
+
     hasher = commands.add_parser(
         "hash-password", help="print a password hash for the config",
         description="Read a password from stdin (prompting without echo on a terminal) and print an argon2 hash "
@@ -192,6 +206,26 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return run_demo(listen, use_nagios=not args.no_nagios)
 
 
+def _systemd_unit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import re
+    from pathlib import Path
+
+    from bridge.systemd_unit import HIDDEN_HOMES, render_unit, this_executable
+
+    for option, name in (("--user", args.user), ("--group", args.group)):
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+            parser.error(f"{option} must be a user or group name, not {name!r}")
+    executable, program = this_executable()
+    hidden = next((home for home in HIDDEN_HOMES if program.is_relative_to(home)), None)
+    if hidden is not None:
+        print(f"naemon-bridge: warning: {program} is under {hidden}, which the unit's ProtectHome=yes hides "
+              "from the service: install into a virtualenv outside it (e.g. python3 -m venv /opt/naemon-bridge)",
+              file=sys.stderr)
+    print(render_unit(executable=executable, config=Path(args.config).absolute(), user=args.user,
+                      group=args.group), end="")
+    return 0
+
+
 def _hash_password() -> int:
     from bridge.auth import hash_password
 
@@ -223,4 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(args)
     if args.command == "demo":
         return _demo(args, parser)
+    if args.command == "systemd-unit":
+        return _systemd_unit(args, parser)
     return _hash_password()
