@@ -40,7 +40,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text,key,reason", [
-    (MINIMAL + "[server]\nlisten = 8888\n", "server.listen", "must be a str"),
+    (MINIMAL + "[server]\nlisten = 8888\n", "server.listen", "must be a string, not an integer 8888"),
     (MINIMAL + '[server]\nlisten = "localhost"\n', "server.listen", "host:port"),
     (MINIMAL + '[server]\nlisen = "127.0.0.1:1"\n', "server.lisen", "unknown key"),
     (MINIMAL + '[engine2]\n', "engine2", "unknown section"),
@@ -51,7 +51,8 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[[users]]\nname = "u"\npassword_hash = "md5:abc"\n', "users[0].password_hash", "argon2 or bcrypt"),
     ('[[users]]\nname = "u"\npassword = "p"\n[[users]]\nname = "u"\npassword = "q"\n', "users[1].name",
      "used twice"),
-    ('[alignak]\nignore_unknown_service = "yes"\n', "alignak.ignore_unknown_service", "must be a bool"),
+    ('[alignak]\nignore_unknown_service = "yes"\n', "alignak.ignore_unknown_service",
+     "must be a boolean (true or false), not a string 'yes'"),
     ('[engine]\nbusy_wait = 120\n', "engine.busy_wait", "must be a number from 0 to 60, not 120"),
     (MINIMAL + '[server]\nworkers = 0\n', "server.workers", "must be from 1 to 64, not 0"),
     ('[engine]\nbusy_wait = -1\n', "engine.busy_wait", "must be a number from 0 to 60"),
@@ -63,7 +64,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[[users]]\nname = "u"\npassword = "p"\ncommands = ["PROCESS_SERVICE_CHECK_RESLT"]\n', "users[0].commands",
      "not an external command"),
     ('[[users]]\nname = "u"\npassword = "p"\nhosts = ["re:(unclosed"]\n', "users[0].hosts", "bad regular"),
-    ('[[users]]\nname = "u"\npassword = "p"\nservices = "http"\n', "users[0].services", "must be a list"),
+    ('[[users]]\nname = "u"\npassword = "p"\nservices = "http"\n', "users[0].services", "must be an array"),
     ('[auth]\nmax_failures = 0\n', "auth.max_failures", "at least 1"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, key: str, reason: str) -> None:
@@ -90,7 +91,7 @@ def test_check_config_exit_codes_and_messages(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("serve", "check-config", "demo", "hash-password"):
+    for command in ("serve", "check-config", "demo", "hash-password", "systemd-unit"):
         with pytest.raises(SystemExit) as done:
             main([command, "--help"])
         assert done.value.code == 0
@@ -111,3 +112,49 @@ def test_hash_password_reads_stdin_and_prints_a_hash_the_bridge_accepts(tmp_path
     import argon2
 
     assert argon2.PasswordHasher().verify(load_config(path).users[0].password_hash, "s3cret; with spaces")
+
+
+# A key of each kind the parser reads, and a TOML value of each type.
+_KEYS_BY_KIND = {"server.listen": "string", "server.workers": "integer", "engine.busy_wait": "number",
+                 "alignak.ignore_unknown_service": "boolean", "users.commands": "array"}
+_VALUES = {"string": '"x"', "integer": "7", "float": "1.5", "boolean": "true", "array": '["X"]',
+           "table": "{ a = 1 }", "date-time": "1979-05-27T07:32:00Z", "date": "1979-05-27", "time": "07:32:00"}
+
+
+@pytest.mark.parametrize("key", sorted(_KEYS_BY_KIND))
+@pytest.mark.parametrize("value_type", sorted(_VALUES))
+def test_type_errors_name_toml_types_with_their_article(tmp_path: Path, key: str, value_type: str) -> None:
+    kind = _KEYS_BY_KIND[key]
+    if value_type == kind or (kind == "number" and value_type in ("integer", "float")):
+        return  # the right type
+    section, name = key.split(".")
+    header = '[[users]]\nname = "u"\npassword = "p"' if section == "users" else f"[{section}]"
+    path = tmp_path / "bridge.toml"
+    path.write_text(f"{header}\n{name} = {_VALUES[value_type]}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    article = "an" if kind[0] in "aeiou" else "a"
+    value_article = "an" if value_type[0] in "aeiou" else "a"
+    assert caught.value.reason.startswith(f"must be {article} {kind}"), caught.value.reason
+    assert f", not {value_article} {value_type} " in caught.value.reason, caught.value.reason
+
+
+def test_a_reload_names_the_keys_to_restart_for_as_the_config_spells_them(tmp_path: Path) -> None:
+    from bridge.daemon.reload import needs_restart
+
+    def parsed(text: str) -> object:
+        path = tmp_path / "bridge.toml"
+        path.write_text(text)
+        return load_config(path)
+
+    base = parsed('[server]\nlisten = "127.0.0.1:8888"\n[engine]\nquery_socket = "naemon.qh"\n')
+    for changed, expected in [
+        ('[server]\nlisten = "127.0.0.1:8899"\n[engine]\nquery_socket = "naemon.qh"\n', ["server.listen"]),
+        ('[server]\nlisten = "0.0.0.0:8888"\n[engine]\nquery_socket = "naemon.qh"\n', ["server.listen"]),
+        ('[server]\nlisten = "127.0.0.1:8888"\nworkers = 2\nmax_body_bytes = 2048\n[engine]\n'
+         'query_socket = "naemon.qh"\n', ["server.max_body_bytes", "server.workers"]),
+        ('[server]\nlisten = "127.0.0.1:8888"\n[engine]\nquery_socket = "naemon.qh"\nquery_connections = 2\n',
+         ["engine.query_connections"]),
+        ('[server]\nlisten = "127.0.0.1:8888"\n', ["engine.query_socket"]),
+    ]:
+        assert sorted(needs_restart(base, parsed(changed))) == expected  # type: ignore[arg-type]

@@ -95,3 +95,17 @@ def test_demo_with_nagios4_shows_the_engine_changing_state() -> None:
         _wait_line(lines, "HOST ALERT: demo-host;DOWN")
     finally:
         assert _stop(process) == 0
+
+
+def test_the_demo_runs_on_the_event_loop_serve_runs_on() -> None:
+    from bridge.daemon.server import event_loop_factory
+
+    loop = event_loop_factory()()
+    expected = type(loop).__module__.split(".")[0]  # "uvloop" where it is installed, as setup.cfg requires
+    loop.close()
+    process, lines = _run_demo("--no-nagios")
+    try:
+        line = _wait_line(lines, "event loop: ")
+        assert f"event loop: {expected})" in line, line
+    finally:
+        assert _stop(process) == 0

@@ -105,6 +105,22 @@ def test_daemon_needs_a_pidfile_and_a_stale_pidfile_is_replaced(tmp_path: Path) 
     wait_for(lambda: not alive(pid), what="the daemon to stop")
 
 
+def test_daemon_without_syslog_says_so_and_exits_before_detaching(tmp_path: Path) -> None:
+    if os.path.exists("/dev/log"):
+        pytest.skip("this machine has a syslog socket at /dev/log; the test needs one without (a container)")
+    config, pidfile = tmp_path / "bridge.toml", tmp_path / "bridge.pid"
+    config.write_text(config_text(tmp_path).replace('target = "file"', 'target = "stderr"'))
+    done = serve("--config", str(config), "--daemon", "--pidfile", str(pidfile))
+    assert done.returncode == 1, done.stderr
+    assert f"{config}: log.target: syslog (serve --daemon logs to syslog when log.target is \"stderr\"), but no " \
+           "syslog daemon listens on /dev/log" in done.stderr
+    assert not pidfile.exists()  # nothing detached
+    config.write_text(config_text(tmp_path).replace('target = "file"', 'target = "syslog"'))
+    done = serve("--config", str(config))
+    assert done.returncode == 1
+    assert f"{config}: log.target: syslog, but no syslog daemon listens on /dev/log" in done.stderr
+
+
 def test_privileges_are_dropped_after_binding() -> None:
     """As 'nobody' the daemon still serves and spools, even when 'nobody' cannot read this Python (here under a
     0700 /root): it imports all it runs before it drops privileges."""
@@ -133,3 +149,25 @@ def test_privileges_are_dropped_after_binding() -> None:
         os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not alive(pid), what="the daemon to stop")
     shutil.rmtree(tmp_path)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="becoming server.user needs root")
+def test_serve_as_server_user_runs_on_the_loop_it_chose_while_root() -> None:
+    """uvloop is imported before the drop: where 'nobody' cannot read this Python's files, the bridge must not fall
+    back to asyncio's loop (nor die at SIGTERM)."""
+    from bridge.daemon.server import event_loop_factory
+    from tests.conftest import start_bridge
+
+    loop = event_loop_factory()()
+    expected = type(loop).__module__.split(".")[0]
+    loop.close()
+    tmp_path = Path(tempfile.mkdtemp(prefix="bridge-loop-"))
+    tmp_path.chmod(0o777)
+    config = tmp_path / "bridge.toml"
+    config.write_text(config_text(tmp_path, 'user = "nobody"').replace('target = "file"', 'target = "stderr"'))
+    bridge = start_bridge(config)
+    try:
+        bridge.wait_listening()
+        assert f"event loop: {expected})" in bridge.log_text(), bridge.log_text()
+    finally:
+        assert bridge.stop() == 0, bridge.log_text()

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -62,22 +64,70 @@ def test_the_watchdog_is_for_the_main_process_only() -> None:
     assert Notifier({}).enabled is False
 
 
-def test_the_unit_file_verifies(tmp_path: Path) -> None:
+def _systemd_analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
-    unit = (ROOT / "systemd" / "naemon-bridge.service").read_text()
-    # verify checks that the executable exists: point it at this machine's console script (or a stand-in).
-    executable = shutil.which("naemon-bridge") or "/bin/true"
-    unit_path = tmp_path / "naemon-bridge.service"
-    unit_path.write_text(unit.replace("/usr/local/bin/naemon-bridge", executable))
-    done = subprocess.run([analyze, "verify", str(unit_path)], capture_output=True, text=True, timeout=60)
+        pytest.skip("systemd-analyze is not installed (Debian package systemd; .ci/run installs it)")
+    return analyze
+
+
+def _verify(unit: str, folder: Path) -> None:
+    """systemd's own check of a unit: syntax, known keys, and that the Exec programs exist and are executable."""
+    path = folder / "naemon-bridge.service"
+    path.write_text(unit)
+    done = subprocess.run([_systemd_analyze(), "verify", str(path)], capture_output=True, text=True, timeout=60)
     problems = [line for line in (done.stdout + done.stderr).splitlines()
                 if line.strip() and "naemon-bridge.service" in line]
     assert done.returncode == 0 and problems == [], done.stdout + done.stderr
+
+
+def _unit_lines(unit: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+
+
+def test_the_shipped_unit_is_the_template_with_the_defaults() -> None:
+    from bridge.daemon.systemd_unit import render_unit
+
+    shipped = (ROOT / "systemd" / "naemon-bridge.service").read_text()
+    assert shipped == render_unit()
     for option in ("Type=notify", "WatchdogSec=", "ExecReload=", "NoNewPrivileges=yes", "ProtectSystem=strict",
                    "ReadWritePaths="):
-        assert option in unit
+        assert option in shipped
+
+
+def test_systemd_unit_prints_a_unit_that_runs_this_installation(tmp_path: Path) -> None:
+    # A console script where a virtualenv puts it, written as pip writes one.
+    script = tmp_path / "venv" / "bin" / "naemon-bridge"
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom bridge.daemon.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    config = tmp_path / "etc" / "naemon-bridge.toml"
+    config.parent.mkdir()
+    config.write_text(f'[engine]\ncommand_file = "{tmp_path / "naemon.cmd"}"\n[spool]\n'
+                      f'directory = "{tmp_path / "spool"}"\n[[users]]\nname = "u"\npassword = "p"\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([str(script), "systemd-unit", "--config", str(config), "--user", "monitor",
+                           "--group", "www-data"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = _unit_lines(done.stdout)
+    assert lines["ExecStart"] == f"{script} serve --config {config}"
+    assert lines["ExecStartPre"] == f"{script} check-config --config {config}"
+    assert (lines["User"], lines["Group"]) == ("monitor", "www-data")
+    _verify(done.stdout, tmp_path)
+    # The command systemd would run before each start works as printed.
+    check = subprocess.run(shlex.split(lines["ExecStartPre"]), capture_output=True, text=True, env=env, timeout=60)
+    assert check.returncode == 0 and "OK" in check.stdout, check.stderr
+
+
+def test_systemd_unit_without_a_console_script_runs_this_python(tmp_path: Path) -> None:
+    config = tmp_path / "with space" / "bridge.toml"
+    done = subprocess.run([sys.executable, "-m", "bridge", "systemd-unit", "--config", str(config)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = _unit_lines(done.stdout)
+    assert lines["ExecStart"] == f'{sys.executable} -m bridge serve --config "{config}"'
+    assert (lines["User"], lines["Group"]) == ("naemon-bridge", "naemon")
+    _verify(done.stdout, tmp_path)
 
 
 def test_reload_applies_new_passwords_and_permissions_without_losing_results(nagios: NagiosSandbox,

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime
 import hashlib
 import re
 import tomllib
@@ -146,6 +149,19 @@ class LiveConfig:
         self.current = config
 
 
+# TOML's own names for what a key holds, with their article: errors say "must be an integer", not "a int".
+_TOML_TYPES: dict[type, str] = {str: "a string", int: "an integer", float: "a float", bool: "a boolean (true or false)",
+                                list: "an array", dict: "a table", datetime.datetime: "a date-time",
+                                datetime.date: "a date", datetime.time: "a time"}
+
+
+def _toml_type(kind: type) -> str:
+    for known, name in _TOML_TYPES.items():
+        if issubclass(kind, known) and not (known is int and kind is bool):
+            return name
+    return f"{'an' if kind.__name__[:1].lower() in 'aeiou' else 'a'} {kind.__name__}"
+
+
 class _Section:
     """Reads one TOML table, so each error can name ``[section] key`` and unknown keys are refused."""
 
@@ -168,8 +184,8 @@ class _Section:
         value = self.data[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            expected = " or ".join(k.__name__ for k in kinds)
-            raise self.error(key, f"must be a {expected}, not {type(value).__name__} {value!r}")
+            expected = "a number" if set(kinds) == {int, float} else " or ".join(_toml_type(k) for k in kinds)
+            raise self.error(key, f"must be {expected}, not {_toml_type(type(value))} {value!r}")
         return value
 
     def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
@@ -307,7 +323,48 @@ def _engine(section: _Section) -> EngineConfig:
     )
 
 
-_HASH_PREFIXES = ("$argon2", "$2a$", "$2b$", "$2y$")
+# The PHC string argon2-cffi writes and reads ("$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>", base64 without
+# padding), and bcrypt's modular crypt format: 60 characters, "$2b$12$", 22 of salt (the last holds only 2 bits:
+# one of ".Oeu"), 31 of hash.
+_ARGON2 = re.compile(r"\$argon2(?:id|i|d)(?:\$v=(?:16|19))?\$m=(\d+),t=(\d+),p=(\d+)"
+                     r"\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)")
+_BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}")
+_MAKE_ONE = "make one with: naemon-bridge hash-password, and copy it whole"
+
+
+def _unpadded_base64(text: str) -> bytes | None:
+    """Canonical base64 without padding, as libargon2 decodes it (unused trailing bits must be zero)."""
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if base64.b64encode(data).decode().rstrip("=") == text else None
+
+
+def password_hash_problem(password_hash: str) -> str | None:
+    """Why the bridge could never verify a password against this hash, or None: a hash cut short or mangled
+    would refuse every login with nothing logged, so it is refused where the config is read."""
+    if password_hash.startswith("$argon2"):
+        match = _ARGON2.fullmatch(password_hash)
+        if match is None:
+            return "is not a complete argon2 hash ($argon2id$v=19$m=…,t=…,p=…$salt$hash)"
+        memory, time_cost, lanes = (int(match.group(i)) for i in (1, 2, 3))
+        salt, digest = _unpadded_base64(match.group(4)), _unpadded_base64(match.group(5))
+        if salt is None or digest is None:
+            return "is not a complete argon2 hash: its salt or hash is not valid base64"
+        if len(salt) < 8 or len(digest) < 4:
+            return f"is not a complete argon2 hash: a {len(salt)}-byte salt and a {len(digest)}-byte hash " \
+                   "(argon2 needs at least 8 and 4)"
+        if not (1 <= lanes <= 0xFFFFFF and time_cost >= 1 and memory >= 8 * lanes):
+            return f"is not a usable argon2 hash: m={memory}, t={time_cost}, p={lanes}"
+        return None
+    if password_hash.startswith(("$2a$", "$2b$", "$2y$")):
+        if len(password_hash) != 60:
+            return f"is not a complete bcrypt hash: 60 characters ($2b$12$ and 53 more), not {len(password_hash)}"
+        if _BCRYPT.fullmatch(password_hash) is None:
+            return "is not a valid bcrypt hash: a cost from 04 to 31, then 53 characters of ./A-Za-z0-9"
+        return None
+    return "is not an argon2 or bcrypt hash"
 
 
 def _user(section: _Section, seen: set[str]) -> User:
@@ -321,9 +378,10 @@ def _user(section: _Section, seen: set[str]) -> User:
                             + (f" (it has {', '.join(given)})" if given else ""))
     if token is None and not name:
         raise section.error("name", "is required for a user with a password")
-    if password_hash and not password_hash.startswith(_HASH_PREFIXES):
-        raise section.error("password_hash", "is not an argon2 or bcrypt hash "
-                            "(make one with: naemon-bridge hash-password)")
+    problem = password_hash_problem(password_hash) if password_hash else None
+    if problem is not None:
+        raise section.error("password_hash", f"{problem}" + (f" (user {name!r})" if name else "")
+                            + f"; {_MAKE_ONE}")
     grants = Grants(commands=_command_grants(section), hosts=_patterns(section, "hosts"),
                     services=_patterns(section, "services"))
     login = token if token else name
@@ -408,6 +466,10 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError(str(path), "", "no such file") from None
     except PermissionError:
         raise ConfigError(str(path), "", "permission denied") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "", "is a folder, not a config file (e.g. naemon-bridge.toml in it)") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
     return parse_config(data, str(path), path.resolve().parent)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import socket
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 
 from bridge import __version__
 from bridge.config.model import DEFAULT_CONFIG_PATH, Config, ConfigError, LogConfig, load_config, parse_listen
+from bridge.daemon.preflight import Finding, check, check_as_server_user
 
 _DESCRIPTION = """\
 Accept passive check results and other external commands over HTTP (op5 Monitor's POST /api/command/<COMMAND>
@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"the TOML config file (default: {DEFAULT_CONFIG_PATH})")
     serve.add_argument("--daemon", action="store_true",
                        help="detach from the terminal (classic daemon; needs --pidfile). Logs go to [log] target; "
-                            "\"stderr\" becomes syslog. Not needed under systemd.")
+                            "\"stderr\" becomes syslog, and with no syslog daemon on /dev/log it exits 1 before "
+                            "detaching. Not needed under systemd.")
     serve.add_argument("--pidfile", metavar="PATH",
                        help="write the pid here, locked: a second instance on the same pidfile refuses to start; "
                             "removed at exit")
@@ -44,8 +45,10 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check-config", help="validate a config file and exit",
-        description="Parse a config file exactly as 'serve' does. Prints what is wrong (file, key, reason) and "
-                    "exits 1, or prints a summary and exits 0.")
+        description="Check a config file as 'serve' does before it starts: the file (keys, types, password "
+                    "hashes) and this machine, as server.user when set and run as root (the spool folder and "
+                    "log.file can be written, syslog listens). Prints what is wrong (file, key, reason) and exits "
+                    "1; else prints warnings (no users, engine files not there yet) and a summary, and exits 0.")
     check.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
                        help=f"the TOML config file (default: {DEFAULT_CONFIG_PATH})")
 
@@ -65,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
                         description="see: naemon-bridge submit --help")
     commands.add_parser("send", add_help=False, help="submit results read from stdin, as send_nsca does",
                         description="see: naemon-bridge send --help")
+
+    unit = commands.add_parser(
+        "systemd-unit", help="print a systemd unit for this installation",
+        description="Print systemd/naemon-bridge.service for this installation: ExecStartPre= and ExecStart= run "
+                    "this very naemon-bridge (a virtualenv's bin/naemon-bridge, or this Python with -m bridge), "
+                    "with the config, user and group given. Redirect it into "
+                    "/etc/systemd/system/naemon-bridge.service.")
+    unit.add_argument("--config", "-c", default=str(DEFAULT_CONFIG_PATH), metavar="PATH",
+                      help=f"the config file the unit passes to serve (default: {DEFAULT_CONFIG_PATH})")
+    unit.add_argument("--user", default="naemon-bridge", metavar="USER",
+                      help="User= of the service (default: naemon-bridge)")
+    unit.add_argument("--group", default="naemon", metavar="GROUP",
+                      help="Group= of the service: the group that may write the engine's pipe, \"naemon\" for "
+                           "Naemon's packages, \"www-data\" for Debian's nagios4 (default: naemon)")
 
     hasher = commands.add_parser(
         "hash-password", help="print a password hash for the config",
@@ -97,49 +114,51 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import bridge.daemon.reload  # noqa: F401
     import bridge.daemon.server  # noqa: F401
     import bridge.http.app  # noqa: F401
+    from bridge.daemon.server import event_loop_factory
 
+    event_loop_factory()  # imports uvloop now: the loop must not depend on what server.user may read
     drop_privileges(config.server.user, config.server.group)
     log_config = config.log
+    if args.daemon and log_config.target == "stderr":
+        print("naemon-bridge: --daemon: logging to syslog (set [log] target to choose)", file=sys.stderr)
+        log_config = replace(log_config, target="syslog")
+    try:
+        findings = check(config, log_config)  # as the account serve runs as, before detaching: errors are seen
+    except ConfigError as exc:
+        print(f"naemon-bridge: {exc}", file=sys.stderr)
+        return 1
     if not args.daemon:
         if lock is not None:
             lock.acquire()
         try:
-            return _serve_forever(args, config, log_config, sockets)
+            return _serve_forever(args, config, log_config, sockets, findings)
         finally:
             if lock is not None:
                 lock.release()
-    if log_config.target == "stderr":
-        print("naemon-bridge: --daemon: logging to syslog (set [log] target to choose)", file=sys.stderr)
-        log_config = replace(log_config, target="syslog")
-    if log_config.target == "file" and log_config.file is not None:
-        try:
-            log_config.file.open("a").close()
-        except OSError as exc:
-            print(f"naemon-bridge: cannot open the log file {log_config.file}: {exc.strerror}", file=sys.stderr)
-            return 1
     assert lock is not None
     with daemon_context(lock, [sock.fileno() for sock in sockets]):
-        return _serve_forever(args, config, log_config, sockets)
+        return _serve_forever(args, config, log_config, sockets, findings)
 
 
 def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConfig,
-                   sockets: list[socket.socket]) -> int:
+                   sockets: list[socket.socket], findings: list[Finding]) -> int:
+    import logging
     from pathlib import Path
 
     from bridge.daemon.reload import reload_config
-    from bridge.daemon.server import event_loop_factory, run, setup_logging, warn_about
+    from bridge.daemon.server import run, run_event_loop, setup_logging
     from bridge.daemon.workers import WorkerPool, hub_socket
     from bridge.http.app import make_app
     from bridge.intake import DIALECTS
 
     log_file = setup_logging(log_config)
-    warn_about(config)
+    for finding in findings:
+        logging.getLogger("naemon_bridge").log(finding.level, "%s", finding.text)
     app = make_app(config, DIALECTS)
     pool = None
     if config.server.workers > 1:
         pool = WorkerPool(app, Path(args.config).resolve(), sockets, hub_socket(config))
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run(app, config, reload=lambda: reload_config(app, args.config),
+    run_event_loop(run(app, config, reload=lambda: reload_config(app, args.config),
                        sock=sockets[0] if pool is None else None, pool=pool,
                        on_usr1=log_file.reopen if log_file else None))
     return 0
@@ -149,7 +168,7 @@ def _serve_worker(args: argparse.Namespace, config: Config) -> int:
     """One worker of ``[server] workers``, started by the hub with its listening socket."""
     from pathlib import Path
 
-    from bridge.daemon.server import event_loop_factory, run, setup_logging
+    from bridge.daemon.server import run, run_event_loop, setup_logging
     from bridge.daemon.systemd import Notifier
     from bridge.daemon.workers import make_worker_app, reload_worker
     from bridge.intake import DIALECTS
@@ -157,18 +176,23 @@ def _serve_worker(args: argparse.Namespace, config: Config) -> int:
     log_file = setup_logging(config.log)
     sock = socket.socket(fileno=args.worker_fd)
     app = make_worker_app(config, Path(args.hub), args.hub_pid, DIALECTS)
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run(app, config, reload=lambda: reload_worker(app, args.config), sock=sock,
+    run_event_loop(run(app, config, reload=lambda: reload_worker(app, args.config), sock=sock,
                        notifier=Notifier({}), on_usr1=log_file.reopen if log_file else None))
     return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    import logging
+
     try:
         config = load_config(args.config)
+        findings = check_as_server_user(config)
     except ConfigError as exc:
         print(f"naemon-bridge: {exc}", file=sys.stderr)
         return 1
+    for finding in findings:
+        kind = "warning" if finding.level >= logging.WARNING else "note"
+        print(f"naemon-bridge: {kind}: {finding.text}", file=sys.stderr)
     workers = f", {config.server.workers} workers" if config.server.workers > 1 else ""
     print(f"{config.source}: OK — listen {config.server.listen}{workers}, engine {config.engine.kind} "
           f"({config.engine.command_file}), spool {config.spool.directory}, {len(config.users)} user(s)")
@@ -183,6 +207,26 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(f"--listen {exc}")
     return run_demo(listen, use_nagios=not args.no_nagios)
+
+
+def _systemd_unit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import re
+    from pathlib import Path
+
+    from bridge.daemon.systemd_unit import HIDDEN_HOMES, render_unit, this_executable
+
+    for option, name in (("--user", args.user), ("--group", args.group)):
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+            parser.error(f"{option} must be a user or group name, not {name!r}")
+    executable, program = this_executable()
+    hidden = next((home for home in HIDDEN_HOMES if program.is_relative_to(home)), None)
+    if hidden is not None:
+        print(f"naemon-bridge: warning: {program} is under {hidden}, which the unit's ProtectHome=yes hides "
+              "from the service: install into a virtualenv outside it (e.g. python3 -m venv /opt/naemon-bridge)",
+              file=sys.stderr)
+    print(render_unit(executable=executable, config=Path(args.config).absolute(), user=args.user,
+                      group=args.group), end="")
+    return 0
 
 
 def _hash_password() -> int:
@@ -216,4 +260,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(args)
     if args.command == "demo":
         return _demo(args, parser)
+    if args.command == "systemd-unit":
+        return _systemd_unit(args, parser)
     return _hash_password()

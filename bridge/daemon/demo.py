@@ -17,7 +17,7 @@ from pathlib import Path
 from bridge.config.model import Config, EngineConfig, LogConfig, ServerConfig, SpoolConfig, User
 from bridge.core.values import EngineKind
 from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary
-from bridge.daemon.server import run, setup_logging
+from bridge.daemon.server import run, run_event_loop, setup_logging
 from bridge.http.app import make_app
 from bridge.intake import DIALECTS
 
@@ -133,7 +133,7 @@ def run_demo(listen: tuple[str, int], use_nagios: bool = True) -> int:
             finally:
                 task.cancel()
 
-        asyncio.run(main())
+        run_event_loop(main())  # the loop serve runs on
         return 0
     except RuntimeError as exc:
         print(f"naemon-bridge demo: {exc}", file=sys.stderr)

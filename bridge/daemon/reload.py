@@ -21,15 +21,21 @@ from bridge.http.keys import AUTH, CONFIG, DELIVERY, ENGINE_FILES, MONITOR
 log = logging.getLogger("naemon_bridge")
 
 
+# ServerConfig's fields that the config file spells otherwise: both come from server.listen.
+_SERVER_KEYS = {"host": "listen", "port": "listen"}
+
+
 def needs_restart(old: Config, new: Config) -> list[str]:
-    """The changed keys that only a restart applies."""
-    changed = [f"server.{f.name}" for f in fields(old.server)
-               if getattr(old.server, f.name) != getattr(new.server, f.name)]
+    """The changed keys that only a restart applies, as the config file spells them."""
+    changed = list(dict.fromkeys(f"server.{_SERVER_KEYS.get(f.name, f.name)}" for f in fields(old.server)
+                                 if getattr(old.server, f.name) != getattr(new.server, f.name)))
     if old.spool.directory != new.spool.directory:
         changed.append("spool.directory")
-    if (old.engine.query_socket is None) != (new.engine.query_socket is None) or \
-            old.engine.query_connections != new.engine.query_connections:
-        changed.append("engine.query_socket")  # the transport, and how lines are written, are chosen at start
+    # The transport, and how lines are written, are chosen at start.
+    if (old.engine.query_socket is None) != (new.engine.query_socket is None):
+        changed.append("engine.query_socket")
+    if old.engine.query_connections != new.engine.query_connections:
+        changed.append("engine.query_connections")
     return changed
 
 

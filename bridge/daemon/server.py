@@ -10,16 +10,19 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from bridge.config.model import Config, LogConfig
+from bridge.daemon.preflight import SYSLOG_SOCKET
 from bridge.daemon.systemd import Notifier
 from bridge.daemon.workers import WorkerPool
 from bridge.http.keys import DELIVERY
 
 log = logging.getLogger("naemon_bridge")
+T = TypeVar("T")
 
 
 
@@ -45,15 +48,25 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return uvloop.new_event_loop
 
 
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on the event loop every command uses (serve, its workers, the demo)."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(main)
+
+
 def setup_logging(log: LogConfig) -> ReopenableFileHandler | None:
     """Log to stderr, syslog (facility daemon) or a file; returns the file handler so SIGUSR1 can reopen it."""
     handler: logging.Handler
     file_handler = None
     if log.target == "syslog":
         try:
-            handler = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+            syslog = logging.handlers.SysLogHandler(SYSLOG_SOCKET, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
         except OSError as exc:
-            raise SystemExit(f"naemon-bridge: cannot log to syslog (/dev/log): {exc.strerror or exc}") from None
+            raise SystemExit(f"naemon-bridge: cannot log to syslog ({SYSLOG_SOCKET}): {exc.strerror or exc}") from None
+        connected: socket.socket | None = getattr(syslog, "socket", None)
+        if connected is None or connected.fileno() < 0:  # Python keeps it, dropping every record
+            raise SystemExit(f"naemon-bridge: cannot log to syslog: nothing listens on {SYSLOG_SOCKET}")
+        handler = syslog
         handler.setFormatter(logging.Formatter(f"naemon-bridge[{os.getpid()}]: %(levelname)s %(name)s: %(message)s"))
     elif log.target == "file" and log.file is not None:
         try:
@@ -87,18 +100,6 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise SystemExit(f"naemon-bridge: {config.source}: server.tls_cert/tls_key: cannot load: {exc}") from None
     return context
-
-
-def warn_about(config: Config) -> None:
-    """Start-up warnings an admin should see once."""
-    if not config.users:
-        log.warning("no [[users]] in %s: every request will be refused (401)", config.source)
-    for user in config.users:
-        if user.password is not None:
-            log.warning("user '%s' has a plaintext password in %s; prefer password_hash "
-                        "(naemon-bridge hash-password)", user.name, config.source)
-    if config.engine.objects_cache is None:
-        log.info("engine.objects_cache is not set: host and service names are not checked before writing")
 
 
 def status_line(app: web.Application) -> str:
@@ -162,17 +163,18 @@ async def run(app: web.Application, config: Config, *,
         host, port = pool.sockets[0].getsockname()[:2] if pool is not None else runner.addresses[0][:2]
         scheme = "https" if context is not None else "http"
         url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-        loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        # SIGTERM is handled from before the "listening" line: whoever waits for that line may stop the bridge.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        loop_name = type(loop).__module__.split(".")[0]
         if DELIVERY not in app:
             log.info("worker %d listening on %s (the hub delivers; event loop: %s)", os.getpid(), url, loop_name)
         else:
             log.info("listening on %s (engine: %s, command file %s; event loop: %s%s)", url, config.engine.kind,
                      config.engine.command_file, loop_name,
                      f"; {len(pool.sockets)} workers" if pool is not None else "")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         if on_usr1 is not None or pool is not None:
             def on_user1() -> None:
                 if on_usr1 is not None:
