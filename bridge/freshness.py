@@ -24,10 +24,13 @@ Key = tuple[str, str | None]  # (host, service or None for the host itself)
 # The engine's automatic threshold adds this to the check interval (additional_freshness_latency, default 15 s).
 ADDITIONAL_FRESHNESS_LATENCY = 15
 MIN_RESUBMIT_SECONDS = 60
-# Alignak's freshness_state: the state letter a stale result carries.
-STALE_LETTERS: dict[HostState | ServiceState, str] = {
-    ServiceState.OK: "o", ServiceState.WARNING: "w", ServiceState.CRITICAL: "c", ServiceState.UNKNOWN: "u",
-    HostState.UP: "o", HostState.DOWN: "d", HostState.UNREACHABLE: "x"}
+# Alignak's freshness_state: the state letter a stale result carries, by object kind and state. The kind is part
+# of the key because the two IntEnums are equal across kinds (ServiceState.CRITICAL == HostState.UNREACHABLE == 2):
+# keyed by state alone, a stale CRITICAL service read "x" and a WARNING one "d".
+STALE_LETTERS: dict[tuple[str, int], str] = {
+    ("host", HostState.UP): "o", ("host", HostState.DOWN): "d", ("host", HostState.UNREACHABLE): "x",
+    ("service", ServiceState.OK): "o", ("service", ServiceState.WARNING): "w",
+    ("service", ServiceState.CRITICAL): "c", ("service", ServiceState.UNKNOWN): "u"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +296,8 @@ class FreshnessTable:
 def freshness_feedback(entry: Entry | None, stale_state: HostState | ServiceState) -> dict[str, object]:
     """Alignak ``_feedback`` fields for one object: the threshold in effect, the letter of the state a stale
     result would carry, and the last check and state where known."""
-    feedback: dict[str, object] = {"freshness_state": STALE_LETTERS[stale_state]}
+    kind = "service" if isinstance(stale_state, ServiceState) else "host"
+    feedback: dict[str, object] = {"freshness_state": STALE_LETTERS[(kind, stale_state)]}
     if entry is not None:
         feedback["check_freshness"] = entry.threshold is not None
         feedback["freshness_threshold"] = int(entry.threshold or 0)

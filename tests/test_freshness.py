@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from bridge.freshness import FreshnessRule, FreshnessTable, human_duration
+from bridge.freshness import FreshnessRule, FreshnessTable, freshness_feedback, human_duration
 from bridge.objects import parse_objects_cache, parse_status
+from bridge.values import HostState, ServiceState
 
 
 class Clock:
@@ -145,3 +146,9 @@ def test_the_table_survives_a_restart_stale_episodes_included() -> None:
 
 def test_durations_read_as_people_write_them() -> None:
     assert [human_duration(s) for s in (42, 180, 303, 3600, 93840)] == ["42s", "3m", "5m 3s", "1h", "26h 4m"]
+
+
+def test_alignak_letters_are_by_object_kind_and_state() -> None:
+    host_letters = [freshness_feedback(None, state)["freshness_state"] for state in HostState]
+    service_letters = [freshness_feedback(None, state)["freshness_state"] for state in ServiceState]
+    assert (host_letters, service_letters) == (["o", "d", "x"], ["o", "w", "c", "u"])
