@@ -288,7 +288,10 @@ class FreshnessTable:
             self.stale_count += entry.stale
         now = self._clock()
         for key, entry in self._entries.items():
-            self._schedule(key, entry, now)
+            # Without the engine's objects a threshold only they give is unknown yet: scheduling now would end the
+            # object's stale episode, and apply_engine would start a new one with a second stale result.
+            if entry.threshold is not None:
+                self._schedule(key, entry, now)
         self._rebuild_heap()
 
 

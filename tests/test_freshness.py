@@ -152,3 +152,17 @@ def test_alignak_letters_are_by_object_kind_and_state() -> None:
     host_letters = [freshness_feedback(None, state)["freshness_state"] for state in HostState]
     service_letters = [freshness_feedback(None, state)["freshness_state"] for state in ServiceState]
     assert (host_letters, service_letters) == (["o", "d", "x"], ["o", "w", "c", "u"])
+
+
+def test_a_restart_goes_on_with_a_stale_episode_whose_threshold_only_the_engine_gives() -> None:
+    clock = Clock()
+    no_engine_freshness = parse_status("programstatus {\n\tcheck_service_freshness=0\n\t}\n")
+    first = table(clock)
+    first.apply_engine(OBJECTS, no_engine_freshness)
+    clock.now += 300
+    assert [e.key for e in first.sweep()] == [("backup-1", "engine-watched")]
+    second = table(clock)
+    second.load(json.loads(json.dumps(first.dump())))
+    second.apply_engine(OBJECTS, no_engine_freshness)
+    assert second.counts()["stale"] == 1
+    assert second.sweep() == []  # the same episode: its stale result was sent before the restart
