@@ -1,12 +1,15 @@
-"""Freshness end to end: a real Nagios 4, the daemon as a subprocess, a 3-second threshold."""
+"""Freshness end to end: a real Nagios 4, the daemon as a subprocess, thresholds of a few seconds."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
-from bridge.daemon.sandbox import NagiosSandbox
-from tests.conftest import USER, BridgeProcess, bridge_config, start_bridge
+import pytest
+
+from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService
+from tests.conftest import ALIGNAK, TOKEN, USER, BridgeProcess, bridge_config, require_nagios, start_bridge
 from tests.helpers import http, read_status, wait_for
 
 
@@ -70,3 +73,62 @@ def test_a_silent_service_goes_stale_gets_a_stale_result_and_recovers(nagios: Na
         assert "last-seen times restored" in again.log_text()
     finally:
         assert again.stop() == 0
+
+
+# Every object of this engine goes stale under default_threshold: it must not be the session's shared engine.
+SILENT_HOSTS = [SandboxHost("silent-host", (SandboxService("svc-a"), SandboxService("svc-b"))),
+                SandboxHost("silent-peer", (SandboxService("svc"),))]
+
+
+@pytest.fixture
+def silent_nagios(tmp_path: Path) -> Iterator[NagiosSandbox]:
+    """A Nagios 4 of the test's own, with hosts that have services and to which nothing reports."""
+    require_nagios()
+    sandbox = NagiosSandbox(tmp_path / "nagios", SILENT_HOSTS)
+    sandbox.verify()
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+def test_with_a_default_threshold_a_host_and_its_services_go_stale_together(silent_nagios: NagiosSandbox,
+                                                                           tmp_path: Path) -> None:
+    # A first start: nothing has reported, so the host and its services all fall due at start + 2 s.
+    settings = '[freshness]\ndefault_threshold = 2\nsubmit_stale = true\nsweep_interval = 0.2\n'
+    users = f'[[users]]\nname = "{USER[0]}"\npassword = "{USER[1]}"\n' \
+            f'[[users]]\ntoken = "{TOKEN}"\nname = "barcode-readers"\n'
+    config = bridge_config(tmp_path / "bridge.toml", silent_nagios, known_objects=True, extra=settings, users=users)
+    bridge = start_bridge(config)
+    try:
+        bridge.wait_listening()
+        stale_output = re.compile(r"No passive result for [2-9]s \(threshold 2s\)")
+
+        def all_stale_in_status_dat() -> dict | None:
+            status = read_status(silent_nagios.status_file)
+            wanted = {("silent-host", None): "1", ("silent-host", "svc-a"): "2", ("silent-host", "svc-b"): "2"}
+            found = {key: status.get(key, {}) for key in wanted}
+            done = all(found[key].get("current_state") == state and stale_output.fullmatch(
+                found[key].get("plugin_output", "")) for key, state in wanted.items())
+            return found if done else None
+
+        found = wait_for(all_stale_in_status_dat, what="stale results for silent-host and its services in status.dat")
+        assert found[("silent-host", None)]["has_been_checked"] == "1"
+
+        listed = wait_for(lambda: (body := freshness(bridge))["counts"] == {"fresh": 0, "stale": 5} and body,
+                          what="every object listed stale")
+        rows = {(r["host_name"], r["service_description"]): r for r in listed["objects"]}
+        assert list(rows)[:3] == [("silent-host", None), ("silent-host", "svc-a"), ("silent-host", "svc-b")]
+        assert all(r["stale"] and r["threshold_s"] == 2 and not r["engine_checks"] for r in rows.values()), rows
+        status, health = http("GET", f"{bridge.url}/health")
+        assert status == 200 and health["freshness"] == {"fresh": 0, "stale": 5}, health
+
+        # Alignak's letters for the state a stale result carries: DOWN for the host, CRITICAL for its services.
+        status, answer = http("GET", f"{bridge.url}/host/silent-host", auth=ALIGNAK)
+        assert status == 200 and answer["_status"] == "OK", answer
+        feedback = answer["_feedback"]
+        assert (feedback["freshness_state"], feedback["stale"]) == ("d", True), feedback
+        assert {name: (s["freshness_state"], s["stale"]) for name, s in feedback["services"].items()} == \
+            {"svc-a": ("c", True), "svc-b": ("c", True)}
+    finally:
+        assert bridge.stop() == 0, bridge.log_text()
+    assert "Traceback" not in bridge.log_text()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from bridge.core.freshness import FreshnessRule, FreshnessTable, human_duration
+from bridge.core.freshness import FreshnessRule, FreshnessTable, freshness_feedback, human_duration
 from bridge.core.objects import parse_objects_cache, parse_status
+from bridge.core.values import HostState, ServiceState
 
 
 class Clock:
@@ -145,3 +146,45 @@ def test_the_table_survives_a_restart_stale_episodes_included() -> None:
 
 def test_durations_read_as_people_write_them() -> None:
     assert [human_duration(s) for s in (42, 180, 303, 3600, 93840)] == ["42s", "3m", "5m 3s", "1h", "26h 4m"]
+
+
+def test_a_host_and_its_services_falling_due_together_go_stale_together() -> None:
+    clock = Clock()
+    fresh = table(clock, default_threshold=60)
+    fresh.apply_engine(OBJECTS, STATUS)  # nothing has reported: every deadline is start + threshold
+    clock.now += 60
+    keys = {e.key for e in fresh.sweep()}
+    assert {("backup-1", None), ("backup-1", "Backup nightly")} <= keys
+    assert [r.service_description for r in fresh.rows(host="backup-1")][0] is None  # the host first
+
+
+def test_a_restart_goes_on_with_a_stale_episode_whose_threshold_only_the_engine_gives() -> None:
+    clock = Clock()
+    no_engine_freshness = parse_status("programstatus {\n\tcheck_service_freshness=0\n\t}\n")
+    first = table(clock)
+    first.apply_engine(OBJECTS, no_engine_freshness)
+    clock.now += 300
+    assert [e.key for e in first.sweep()] == [("backup-1", "engine-watched")]
+    second = table(clock)
+    second.load(json.loads(json.dumps(first.dump())))
+    second.apply_engine(OBJECTS, no_engine_freshness)
+    assert second.counts()["stale"] == 1
+    assert second.sweep() == []  # the same episode: its stale result was sent before the restart
+
+
+def test_alignak_letters_are_by_object_kind_and_state() -> None:
+    host_letters = [freshness_feedback(None, state)["freshness_state"] for state in HostState]
+    service_letters = [freshness_feedback(None, state)["freshness_state"] for state in ServiceState]
+    assert (host_letters, service_letters) == (["o", "d", "x"], ["o", "w", "c", "u"])
+
+
+def test_frequent_results_against_a_long_threshold_leave_no_pile_of_superseded_deadlines() -> None:
+    clock = Clock()
+    fresh = table(clock, default_threshold=86400)
+    for _ in range(10_000):  # every 10 s for a day and more
+        fresh.record("h", "svc", 0, clock.now)
+        clock.now += 10
+    assert len(fresh._heap) <= 2 * len(fresh) + 64  # white box: the heap, not only what it answers
+    assert fresh.sweep() == [] and not fresh.due()
+    clock.now += 86400
+    assert [e.key for e in fresh.sweep()] == [("h", "svc")]

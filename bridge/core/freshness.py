@@ -12,6 +12,7 @@ engine's automatic rule when that is 0), then the first ``[[freshness.rules]]`` 
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -20,14 +21,20 @@ from bridge.core.objects import EngineStatus, KnownObjects, ObjectInfo
 from bridge.core.values import Command, HostState, ServiceState
 
 Key = tuple[str, str | None]  # (host, service or None for the host itself)
+# A deadline heap item: (deadline, sequence number, key). The sequence number is unique, so the heap never
+# compares keys: (host, None) and (host, "svc") fall due together on every first start, and None < "svc" raises.
+HeapItem = tuple[float, int, Key]
 
 # The engine's automatic threshold adds this to the check interval (additional_freshness_latency, default 15 s).
 ADDITIONAL_FRESHNESS_LATENCY = 15
 MIN_RESUBMIT_SECONDS = 60
-# Alignak's freshness_state: the state letter a stale result carries.
-STALE_LETTERS: dict[HostState | ServiceState, str] = {
-    ServiceState.OK: "o", ServiceState.WARNING: "w", ServiceState.CRITICAL: "c", ServiceState.UNKNOWN: "u",
-    HostState.UP: "o", HostState.DOWN: "d", HostState.UNREACHABLE: "x"}
+# Alignak's freshness_state: the state letter a stale result carries, by object kind and state. The kind is part
+# of the key because the two IntEnums are equal across kinds (ServiceState.CRITICAL == HostState.UNREACHABLE == 2):
+# keyed by state alone, a stale CRITICAL service read "x" and a WARNING one "d".
+STALE_LETTERS: dict[tuple[str, int], str] = {
+    ("host", HostState.UP): "o", ("host", HostState.DOWN): "d", ("host", HostState.UNREACHABLE): "x",
+    ("service", ServiceState.OK): "o", ("service", ServiceState.WARNING): "w",
+    ("service", ServiceState.CRITICAL): "c", ("service", ServiceState.UNKNOWN): "u"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,7 @@ class Entry:
     stale: bool = False
     stale_submitted_at: float | None = None
     deadline: float | None = None  # when it goes stale, or is due for another stale result
+    heap_seq: int | None = None  # the sequence number of its one live heap item; older items are skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +119,8 @@ class FreshnessTable:
         self.interval_length = interval_length
         self.started_at = clock()
         self._entries: dict[Key, Entry] = {}
-        self._heap: list[tuple[float, Key]] = []
+        self._heap: list[HeapItem] = []
+        self._sequence = itertools.count()
         self.stale_count = 0
 
     def configure(self, *, rules: Sequence[FreshnessRule], default_threshold: int | None, submit_stale: bool,
@@ -211,18 +220,39 @@ class FreshnessTable:
                 entry.deadline = submitted + max(entry.threshold, MIN_RESUBMIT_SECONDS)
         else:
             entry.deadline = entry.last_result + entry.threshold
-        if entry.deadline is not None:
-            heapq.heappush(self._heap, (entry.deadline, key))
+        if entry.deadline is None:
+            entry.heap_seq = None
+            return
+        entry.heap_seq = next(self._sequence)
+        heapq.heappush(self._heap, (entry.deadline, entry.heap_seq, key))
+        # Every result pushes a new item and leaves the old one to be skipped when it falls due: without this, an
+        # object reporting every 10 s against a day's threshold would leave 8,640 dead items in the heap.
+        if len(self._heap) > 2 * len(self._entries) + 64:
+            self._rebuild_heap()
 
     def _rebuild_heap(self) -> None:
-        self._heap = [(e.deadline, k) for k, e in self._entries.items() if e.deadline is not None]
+        self._heap = []
+        for key, entry in self._entries.items():
+            if entry.deadline is None:
+                entry.heap_seq = None
+                continue
+            entry.heap_seq = seq = next(self._sequence)
+            self._heap.append((entry.deadline, seq, key))
         heapq.heapify(self._heap)
+
+    def _live(self, item: HeapItem) -> Entry | None:
+        """The entry ``item`` schedules, or None for an item a newer result or threshold superseded."""
+        entry = self._entries.get(item[2])
+        return entry if entry is not None and entry.heap_seq == item[1] else None
 
     def _submits(self, entry: Entry) -> bool:
         return self.submit_stale and not entry.engine_checks
 
     def due(self) -> bool:
-        """Whether a sweep has work now."""
+        """Whether a sweep has work now (superseded items at the top are dropped first, so it never says yes for
+        them alone)."""
+        while self._heap and self._live(self._heap[0]) is None:
+            heapq.heappop(self._heap)
         return bool(self._heap) and self._heap[0][0] <= self._clock()
 
     def sweep(self, limit: int | None = None) -> list[StaleEvent]:
@@ -236,10 +266,11 @@ class FreshnessTable:
         handled = 0
         while self._heap and self._heap[0][0] <= now and (limit is None or handled < limit):
             handled += 1
-            deadline, key = heapq.heappop(self._heap)
-            entry = self._entries.get(key)
-            if entry is None or entry.deadline != deadline or entry.threshold is None:
+            item = heapq.heappop(self._heap)
+            entry = self._live(item)
+            if entry is None or entry.threshold is None:
                 continue  # superseded by a newer result or threshold
+            key = item[2]
             if not entry.stale:
                 entry.stale = True
                 self.stale_count += 1
@@ -252,7 +283,9 @@ class FreshnessTable:
     # -- showing and keeping -------------------------------------------------------------------------------------
     def rows(self, *, stale_only: bool = False, host: str | None = None) -> Iterator[Row]:
         now = self._clock()
-        for (host_name, service), e in sorted(self._entries.items(), key=lambda item: (item[0][0], item[0][1] or "")):
+        # Ordered by strings only (never None against a string): the host first, then its services.
+        for (host_name, service), e in sorted(self._entries.items(),
+                                              key=lambda item: (item[0][0], item[0][1] is not None, item[0][1] or "")):
             if (stale_only and not e.stale) or (host is not None and host_name != host):
                 continue
             yield Row(host_name, service, int(e.last_result) if e.reported else None,
@@ -285,7 +318,10 @@ class FreshnessTable:
             self.stale_count += entry.stale
         now = self._clock()
         for key, entry in self._entries.items():
-            self._schedule(key, entry, now)
+            # Without the engine's objects a threshold only they give is unknown yet: scheduling now would end the
+            # object's stale episode, and apply_engine would start a new one with a second stale result.
+            if entry.threshold is not None:
+                self._schedule(key, entry, now)
         self._rebuild_heap()
 
 
@@ -293,7 +329,8 @@ class FreshnessTable:
 def freshness_feedback(entry: Entry | None, stale_state: HostState | ServiceState) -> dict[str, object]:
     """Alignak ``_feedback`` fields for one object: the threshold in effect, the letter of the state a stale
     result would carry, and the last check and state where known."""
-    feedback: dict[str, object] = {"freshness_state": STALE_LETTERS[stale_state]}
+    kind = "service" if isinstance(stale_state, ServiceState) else "host"
+    feedback: dict[str, object] = {"freshness_state": STALE_LETTERS[(kind, stale_state)]}
     if entry is not None:
         feedback["check_freshness"] = entry.threshold is not None
         feedback["freshness_threshold"] = int(entry.threshold or 0)
