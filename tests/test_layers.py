@@ -50,6 +50,11 @@ def layer(module: str) -> str | None:
     return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
 
 
+def same_dialect(importer: str, target: str) -> bool:
+    """A dialect may be a package of its own (``intake/nsca/``): its modules import each other."""
+    return importer.split(".")[:3] == target.split(".")[:3]
+
+
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components with more than one module, or a module importing itself (Tarjan)."""
     index: dict[str, int] = {}
@@ -100,7 +105,7 @@ def violations(root: Path) -> list[str]:
                     LAYERS.index(target_layer) > LAYERS.index(source):
                 problems.append(f"{importer} ({source}) imports {target} ({target_layer}): an upward import")
             plugins = f"{package}.{PLUGIN_LAYER}"
-            if target.startswith(plugins + ".") and importer != plugins:
+            if target.startswith(plugins + ".") and importer != plugins and not same_dialect(importer, target):
                 problems.append(f"{importer} imports the dialect {target} by name: only {plugins} may")
         if source == "core":
             for name in sorted(external_imports(known[importer]) & set(CORE_FORBIDDEN)):
@@ -136,12 +141,16 @@ def test_the_check_finds_an_upward_import_a_named_dialect_and_io_in_the_core(tmp
         "core/values.py": "import os\nfrom pkg.http import app\n",
         "http/app.py": "def f():\n    from pkg.intake.op5 import view\n",
         "intake/op5.py": "view = None\n",
+        "intake/nsca/__init__.py": "from pkg.intake.nsca import packets\nfrom pkg.intake import op5\n",
+        "intake/nsca/packets.py": "",
     })
     found = violations(root)
     assert "pkg.core.values (core) imports pkg.http.app (http): an upward import" in found
     assert "pkg.http.app (http) imports pkg.intake.op5 (intake): an upward import" in found
     assert "pkg.http.app imports the dialect pkg.intake.op5 by name: only pkg.intake may" in found
     assert "pkg.core.values (core) imports os: the core does no I/O" in found
+    assert "pkg.intake.nsca imports the dialect pkg.intake.op5 by name: only pkg.intake may" in found
+    assert not [problem for problem in found if "pkg.intake.nsca.packets" in problem]  # within one dialect
 
 
 def test_the_check_finds_a_cycle_inside_one_layer(tmp_path: Path) -> None:
