@@ -7,11 +7,12 @@ import json
 import os
 import signal
 import threading
+import urllib.request
 from pathlib import Path
 
-from bridge.daemon.sandbox import NagiosSandbox
+from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService
 from bridge.engine.spool import Spool
-from tests.conftest import BridgeProcess, bridge_config, start_bridge
+from tests.conftest import BridgeProcess, bridge_config, require_nagios, start_bridge
 from tests.helpers import engine_outputs, http, read_status, wait_for
 
 AUTH = ("u", "p")
@@ -131,11 +132,65 @@ def test_a_torn_spool_tail_is_reported_and_the_rest_delivered(stopped_engine: Na
     try:
         again.wait_listening()
         assert wait_received(stopped_engine, outputs[-2]) == outputs[:-1]
-        assert "torn or corrupt record" in again.log_text()
+        assert "incomplete last record" in again.log_text()
         assert send(again.url, "after the tear") == 200
         assert wait_received(stopped_engine, "after the tear")[-1] == "after the tear"
     finally:
         assert again.stop() == 0
+
+
+def test_a_damaged_byte_in_the_spool_costs_that_result_only_and_the_log_names_it(tmp_path: Path) -> None:
+    require_nagios()
+    services = [f"svc-{n:02d}" for n in range(12)]
+    engine = NagiosSandbox(tmp_path / "nagios", [SandboxHost("damage-host", tuple(map(SandboxService, services)))])
+    engine.verify()
+    config = bridge_config(tmp_path / "bridge.toml", engine)
+    bridge = start_bridge(config)
+    try:
+        url = bridge.wait_listening()
+        for service in services:  # the engine is down: each result is acknowledged from the spool
+            status, _ = http("POST", f"{url}/api/command/PROCESS_SERVICE_CHECK_RESULT",
+                             {"host_name": "damage-host", "service_description": service, "status_code": 1,
+                              "plugin_output": f"spooled for {service}"}, auth=AUTH)
+            assert status == 200
+    finally:
+        assert bridge.stop() == 0
+    spool = Spool(tmp_path / "spool")
+    spool.open()
+    records = spool.read_batch(1 << 30).entries
+    spool.close()
+    assert len(records) == len(services)
+    damaged = records[5]  # svc-05's record: one byte of its output goes bad on disk
+    segment = tmp_path / "spool" / f"{damaged.segment:012d}.seg"
+    data = bytearray(segment.read_bytes())
+    data[damaged.end - 3] ^= 0x20
+    segment.write_bytes(bytes(data))
+    engine.start()
+    again = start_bridge(config)
+    try:
+        again.wait_listening()
+        expected = {service: f"spooled for {service}" for service in services if service != "svc-05"}
+
+        def applied() -> dict[str, str]:
+            status = read_status(engine.status_file)
+            return {service: status.get(("damage-host", service), {}).get("plugin_output", "")
+                    for service in services}
+
+        wait_for(lambda: applied()["svc-11"] == expected["svc-11"], timeout=60, what="the last spooled result")
+        outputs = applied()
+        assert {service: outputs[service] for service in expected} == expected
+        assert outputs["svc-05"] == "", "the damaged result must never reach the engine, not even mangled"
+        log = again.log_text()
+        assert (f"spool segment {segment.name}: bytes {damaged.offset}-{damaged.end} "
+                f"({damaged.end - damaged.offset} bytes) are damaged: 1 acknowledged record (one request's results) "
+                f"is lost") in log
+        assert "PROCESS_SERVICE_CHECK_RESULT;damage-host;svc-05" in log
+        assert "never acknowledged" not in log
+        with urllib.request.urlopen(f"{again.url}/metrics", timeout=30) as response:
+            assert "naemon_bridge_spool_lost_records_total 1.0" in response.read().decode()
+    finally:
+        assert again.stop() == 0
+        engine.stop()
 
 
 def test_health_shows_the_outage_and_the_recovery(stopped_engine: NagiosSandbox, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ log = logging.getLogger("naemon_bridge")
 
 
 def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) -> Delivery:
-    spool = Spool(config.spool.directory, fsync=config.spool.fsync, clock=clock)
+    spool = Spool(config.spool.directory, fsync=config.spool.fsync, clock=clock, on_lost=metrics.spool_lost.inc)
     engine = config.engine
     transport: Transport = QueryTransport(engine.query_socket, engine.query_connections) \
         if engine.query_socket is not None else FifoTransport(engine.command_file)

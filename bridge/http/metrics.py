@@ -46,6 +46,9 @@ class Metrics:
                                ["reason"], registry=self.registry)
         self.delivered = Counter("naemon_bridge_results_delivered", "Lines written into the engine's command pipe",
                                  registry=self.registry)
+        self.spool_lost = Counter("naemon_bridge_spool_lost_records", "Acknowledged spool records found damaged and "
+                                  "skipped (at least this many; a torn last record is not counted)",
+                                  registry=self.registry)
         self.request_duration = Histogram("naemon_bridge_request_duration_seconds", "Time to answer a request",
                                           ["api"], registry=self.registry,
                                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
