@@ -110,7 +110,7 @@ async def test_alignak_denial_is_403_with_issues_and_writes_nothing(client: Test
 
 # --- throttling -----------------------------------------------------------------------------------------------------
 
-async def test_failed_logins_are_throttled_per_address(client: TestClient, reader: FifoReader) -> None:
+async def test_failed_logins_are_throttled_per_user_name_and_address(client: TestClient, reader: FifoReader) -> None:
     params = {"host_name": "web1", "status_code": 0}
     response = await post(client, "PROCESS_HOST_CHECK_RESULT", "ops", params)
     assert response.status == 200  # a permission denial or a success is no failed login
@@ -123,9 +123,14 @@ async def test_failed_logins_are_throttled_per_address(client: TestClient, reade
         assert response.status == 429
         assert 1 <= int(response.headers["Retry-After"]) <= 60
         assert (await response.json())["error"] == "Too many failed logins"
-    response = await client.patch("/host/web1", headers=auth("tok-web", ""), json={"livestate": {"state": "up"}})
+    for _ in range(3):
+        response = await client.patch("/host/web1", headers=auth("tok-wrong", ""), json={"livestate": {"state": "up"}})
+        assert response.status == 401
+    response = await client.patch("/host/web1", headers=auth("tok-wrong", ""), json={"livestate": {"state": "up"}})
     assert response.status == 429 and (await response.json())["_status"] == "ERR"
-    assert len(reader.read_lines()) == 1  # only the first, good request
+    response = await client.patch("/host/web1", headers=auth("tok-web", ""), json={"livestate": {"state": "up"}})
+    assert response.status == 200  # another user name from the same address is not locked out
+    assert len(reader.read_lines()) == 2  # the two good requests
 
 
 # --- discovery and OpenAPI ------------------------------------------------------------------------------------------
