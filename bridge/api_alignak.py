@@ -10,7 +10,7 @@ import json
 
 from aiohttp import web
 
-from bridge.alignak import HostUpdate, host_feedback, plan_command, plan_event, plan_host_update
+from bridge.alignak import HostUpdate, event_notes, host_feedback, plan_command, plan_event, plan_host_update
 from bridge.api_op5 import authenticate
 from bridge.appkeys import CLOCK, CONFIG, ENGINE_FILES, FRESHNESS, METRICS
 from bridge.commands import command_text
@@ -99,7 +99,7 @@ async def event_view(request: web.Request) -> web.Response:
         return json_answer({"_status": "ERR", "_error": str(exc)})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
-    return json_answer({"_status": "OK", "_result": [command_text(command)]})
+    return json_answer({"_status": "OK", "_result": [command_text(command), *event_notes(document)]})
 
 
 async def _document(request: web.Request) -> dict[str, object]:
