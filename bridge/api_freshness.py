@@ -19,6 +19,9 @@ async def freshness_view(request: web.Request) -> web.Response:
     see. A user limited by ``hosts``/``services`` sees only the objects those grants let it submit results for,
     and a host it may not touch answers as one the table does not have: no objects."""
     principal = await authenticate(request)
+    unknown = sorted(set(request.query) - {"stale", "host"})
+    if unknown:  # as a command's parameters: a typo (?stael=1) is named, not silently ignored
+        raise InvalidInput(unknown[0], "is not a parameter of /api/freshness (it takes stale and host)")
     stale = request.query.get("stale", "").lower()
     if stale not in _TRUE + _FALSE:
         raise InvalidInput("stale", f"must be 1 or 0, not {request.query['stale']!r}")

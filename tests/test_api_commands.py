@@ -267,6 +267,8 @@ async def test_freshness_shows_only_the_objects_the_grants_cover(client: TestCli
         200, {"objects": [], "counts": {"fresh": 3, "stale": 0}})
     body = await (await client.get("/api/freshness?host=web1&stale=0", headers=auth("tok-web", ""))).json()
     assert [o["service_description"] for o in body["objects"]] == [None, "ftp", "http"]  # hosts web*, any service
+    response = await client.get("/api/freshness?stael=1", headers=auth("ops"))
+    assert response.status == 400 and (await response.json())["error"] == "Invalid parameter 'stael'"
     assert len(await collect(reader, 5)) == 5
 
 
