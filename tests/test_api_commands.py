@@ -111,7 +111,7 @@ async def test_alignak_denial_is_403_with_issues_and_writes_nothing(client: Test
 
 # --- throttling -----------------------------------------------------------------------------------------------------
 
-async def test_failed_logins_are_throttled_per_address(client: TestClient, reader: FifoReader) -> None:
+async def test_failed_logins_are_throttled_per_user_name_and_address(client: TestClient, reader: FifoReader) -> None:
     params = {"host_name": "web1", "status_code": 0}
     response = await post(client, "PROCESS_HOST_CHECK_RESULT", "ops", params)
     assert response.status == 200  # a permission denial or a success is no failed login
@@ -124,9 +124,14 @@ async def test_failed_logins_are_throttled_per_address(client: TestClient, reade
         assert response.status == 429
         assert 1 <= int(response.headers["Retry-After"]) <= 60
         assert (await response.json())["error"] == "Too many failed logins"
-    response = await client.patch("/host/web1", headers=auth("tok-web", ""), json={"livestate": {"state": "up"}})
+    for _ in range(3):
+        response = await client.patch("/host/web1", headers=auth("tok-wrong", ""), json={"livestate": {"state": "up"}})
+        assert response.status == 401
+    response = await client.patch("/host/web1", headers=auth("tok-wrong", ""), json={"livestate": {"state": "up"}})
     assert response.status == 429 and (await response.json())["_status"] == "ERR"
-    assert len(reader.read_lines()) == 1  # only the first, good request
+    response = await client.patch("/host/web1", headers=auth("tok-web", ""), json={"livestate": {"state": "up"}})
+    assert response.status == 200  # another user name from the same address is not locked out
+    assert len(reader.read_lines()) == 2  # the two good requests
 
 
 # --- discovery and OpenAPI ------------------------------------------------------------------------------------------
@@ -264,3 +269,97 @@ async def test_alignak_get_host_changes_nothing(client: TestClient, reader: Fifo
     body = await (await client.get("/ws/host/nosuch", headers=auth("ops"))).json()
     assert body["_status"] == "ERR" and "does not exist" in body["_issues"][0]
     assert reader.read_lines() == []
+
+
+# --- what a user limited by grants may see --------------------------------------------------------------------------
+
+async def test_freshness_shows_only_the_objects_the_grants_cover(client: TestClient, reader: FifoReader) -> None:
+    results = [{"host_name": h, "service_description": s, "status_code": 0}
+               for h, s in (("web1", None), ("web1", "http"), ("web1", "ftp"), ("db1", "http"), ("web2", None))]
+    assert (await client.post("/api/results", headers=auth("ops"), json=results)).status == 200
+    everything = await (await client.get("/api/freshness", headers=auth("ops"))).json()
+    assert len(everything["objects"]) == 5 and everything["counts"] == {"fresh": 5, "stale": 0}
+    # "web": hosts web*, services http or disk-N — the grants that guard its submissions
+    body = await (await client.get("/api/freshness", headers=auth("web"))).json()
+    assert [(o["host_name"], o["service_description"]) for o in body["objects"]] == [
+        ("web1", None), ("web1", "http"), ("web2", None)]
+    assert body["counts"] == {"fresh": 3, "stale": 0}
+    denied = await client.get("/api/freshness?host=db1", headers=auth("web"))
+    missing = await client.get("/api/freshness?host=nosuch", headers=auth("web"))
+    assert (denied.status, await denied.json()) == (missing.status, await missing.json()) == (
+        200, {"objects": [], "counts": {"fresh": 3, "stale": 0}})
+    body = await (await client.get("/api/freshness?host=web1&stale=0", headers=auth("tok-web", ""))).json()
+    assert [o["service_description"] for o in body["objects"]] == [None, "ftp", "http"]  # hosts web*, any service
+    response = await client.get("/api/freshness?stael=1", headers=auth("ops"))
+    assert response.status == 400 and (await response.json())["error"] == "Invalid parameter 'stael'"
+    assert len(await collect(reader, 5)) == 5
+
+
+# --- times the engine cannot take -----------------------------------------------------------------------------------
+
+OUT_OF_RANGE = [
+    ("SCHEDULE_HOST_DOWNTIME", {"end_time": "+999999999999999999999999d"}, "end_time"),
+    ("SCHEDULE_HOST_DOWNTIME", {"end_time": "+50000w"}, "end_time"),
+    ("SCHEDULE_HOST_DOWNTIME", {"end_time": "0001-01-01T00:00+14:00"}, "end_time"),
+    ("SCHEDULE_HOST_DOWNTIME", {"start_time": "0001-01-01T00:00+14:00", "end_time": "+1h"}, "start_time"),
+    ("SCHEDULE_HOST_DOWNTIME", {"end_time": "0001-01-01T00:00"}, "end_time"),
+    ("SCHEDULE_HOST_DOWNTIME", {"start_time": -5, "end_time": "+1h"}, "start_time"),
+    ("SCHEDULE_HOST_DOWNTIME", {"end_time": "2100-01-02T00:00Z"}, "end_time"),
+    ("SCHEDULE_HOST_DOWNTIME", {"end_time": 10**11}, "end_time"),
+    ("SCHEDULE_HOST_DOWNTIME", {"end_time": "+1h", "fixed": 0, "duration": 10**11}, "duration"),
+    ("SCHEDULE_HOST_DOWNTIME", {"end_time": "+1h", "fixed": 0, "duration": 0}, "duration"),
+    ("SCHEDULE_HOST_CHECK", {"check_time": "9999-12-31T23:59"}, "check_time"),
+]
+
+
+@pytest.mark.parametrize("command,params,field", OUT_OF_RANGE, ids=[str(p) for _, p, _ in OUT_OF_RANGE])
+async def test_times_outside_what_the_engine_takes_are_refused(client: TestClient, reader: FifoReader, command: str,
+                                                               params: dict, field: str) -> None:
+    comment = {"comment": "x"} if "DOWNTIME" in command else {}
+    response = await post(client, command, "ops", {"host_name": "web1", **comment, **params})
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == f"Invalid parameter '{field}'", body
+    assert reader.read_lines() == []
+
+
+async def test_times_up_to_2100_and_long_fixed_downtimes_pass(client: TestClient, reader: FifoReader) -> None:
+    response = await post(client, "SCHEDULE_HOST_DOWNTIME", "ops", {
+        "host_name": "web1", "end_time": "2099-12-31T00:00Z", "comment": "until the end", "duration": 10**11})
+    assert response.status == 200, await response.text()  # fixed: the engine ignores the duration
+    response = await post(client, "SCHEDULE_HOST_DOWNTIME", "ops", {
+        "host_name": "web1", "end_time": "+1h", "fixed": 0, "duration": 86400 * 365, "comment": "a year"})
+    assert response.status == 200, await response.text()
+    assert len(await collect(reader, 2)) == 2
+
+
+async def test_batch_and_alignak_timestamps_outside_the_range_are_refused(client: TestClient,
+                                                                         reader: FifoReader) -> None:
+    response = await client.post("/api/results", headers=auth("ops"), json=[
+        {"host_name": "web1", "status_code": 0, "timestamp": 1e11}])
+    assert response.status == 400
+    assert "results[0].timestamp: must be a time from 1970 to 2100" in (await response.json())["full_error"]
+    body = await (await client.patch("/host/web1", headers=auth("ops"), json={
+        "livestate": {"state": "up", "timestamp": 1e11}})).json()
+    assert body["_status"] == "ERR" and "livestate timestamp must be a time from 1970 to 2100" in body["_issues"][0]
+    for path, document in (("/event", {"host": "web1", "comment": "x", "timestamp": "99999999999"}),
+                           ("/command", {"command": "DISABLE_HOST_CHECK", "host": "web1",
+                                         "timestamp": "99999999999"})):
+        body = await (await client.post(path, headers=auth("ops"), json=document)).json()
+        assert body["_status"] == "ERR" and body["_error"].startswith("timestamp: must be a time from 1970"), body
+    assert reader.read_lines() == []
+
+
+@pytest.mark.parametrize("service", ['""', "0", "false", "1e-400", "null"])
+async def test_an_empty_event_service_makes_a_host_comment_and_says_so(client: TestClient, reader: FifoReader,
+                                                                       service: str) -> None:
+    """As Alignak (its ``if service_name:``), but never silently."""
+    response = await client.post("/event", headers={**auth("ops"), "Content-Type": "application/json"},
+                                 data=f'{{"host": "web1", "service": {service}, "comment": "rebooted"}}')
+    body = await response.json()
+    line = f"[{NOW}] ADD_HOST_COMMENT;web1;1;ops;rebooted"
+    assert body["_status"] == "OK" and body["_result"][0] == line, body
+    assert body["_result"][1].startswith("The comment went to host 'web1' because 'service' was empty")
+    assert await collect(reader, 1) == [line.encode()]
+    body = await (await client.post("/event", headers=auth("ops"), json={"host": "web1", "comment": "x"})).json()
+    assert len(body["_result"]) == 1  # no service given at all: a host comment, nothing to explain

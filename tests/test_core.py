@@ -200,3 +200,31 @@ def test_nagios_cannot_carry_a_semicolon_in_a_custom_variable_but_naemon_can() -
     with pytest.raises(InvalidInput) as caught:
         line(change, params, EngineKind.NAGIOS)
     assert caught.value.field == "varvalue"
+
+
+def test_times_are_taken_exactly_from_1970_to_2100() -> None:
+    """Every form of a time argument, and a command's own time, within the engine's range and no further."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from bridge.core.commands import parse_timestamp
+    from bridge.core.values import MAX_TIMESTAMP, Command
+
+    edges = st.sampled_from([-1, 0, 1, MAX_TIMESTAMP - 1, MAX_TIMESTAMP, MAX_TIMESTAMP + 1, 10**11, -(10**30)])
+
+    @given(st.one_of(st.integers(-(10**12), 10**12), edges), st.sampled_from(["", "+", "+s", "+m", "+d", "+w"]))
+    def check(value: int, form: str) -> None:
+        unit = {"": 1, "s": 1, "m": 60, "d": 86400, "w": 604800}[form[1:]] if form else 1
+        text = f"+{abs(value)}{form[1:]}" if form else str(value)
+        stamp = NOW + abs(value) * unit if form else value
+        if 0 <= stamp <= MAX_TIMESTAMP:
+            assert parse_timestamp("end_time", text, NOW) == stamp
+            assert Command(COMMANDS["SAVE_STATE_INFORMATION"], (), stamp).timestamp == stamp
+        else:
+            with pytest.raises(InvalidInput) as caught:
+                parse_timestamp("end_time", text, NOW)
+            assert caught.value.field == "end_time"
+            with pytest.raises(InvalidInput):
+                Command(COMMANDS["SAVE_STATE_INFORMATION"], (), stamp)
+
+    check()

@@ -118,10 +118,14 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
-    """Failed logins from one client address: ``max_failures`` within ``failure_window`` seconds -> 429."""
+    """Failed logins within ``failure_window`` seconds before 429: ``max_failures`` for one user name from one
+    client address, ``max_address_failures`` from one address whatever the names."""
 
     max_failures: int = 10
     failure_window: float = 60.0
+    max_address_failures: int = 100
+    hash_threads: int = 2  # password hashes checked at once, in threads of their own
+    hash_queue: int = 64  # logins that may wait for one; more are refused with 429
 
 
 def token_label(token: str) -> str:
@@ -435,7 +439,10 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
         "log": _log,
         "freshness": _freshness,
         "auth": lambda s: AuthConfig(max_failures=int(s.number("max_failures", 10, low=1)),
-                                     failure_window=s.number("failure_window", 60.0, low=1.0)),
+                                     failure_window=s.number("failure_window", 60.0, low=1.0),
+                                     max_address_failures=int(s.number("max_address_failures", 100, low=1)),
+                                     hash_threads=int(s.number("hash_threads", 2, low=1, high=64)),
+                                     hash_queue=int(s.number("hash_queue", 64, low=0))),
     }
     unknown = sorted(set(data) - set(sections) - {"users"})
     if unknown:

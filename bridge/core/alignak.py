@@ -10,6 +10,7 @@ variables, then the livestate entries in order, then checks disabled.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -346,6 +347,16 @@ def plan_command(document: Mapping[str, object], *, engine: EngineKind, now: int
         last = index == len(remaining) - 1
         params[param.name] = ";".join(values[index:]) if last else values[index]  # free text keeps its ';'
     return command_from_params(spec, params, now=stamp, author=author)
+
+
+def event_notes(document: Mapping[str, object]) -> list[str]:
+    """What ``POST /event``'s ``_result`` says besides the line. A ``service`` that is there but empty (``""``,
+    ``0``, ``false``, ``null``) makes a host comment, as Alignak's ``if service_name:`` does; never silently."""
+    if "service" not in document or document["service"]:
+        return []
+    given = json.dumps(document["service"])
+    return [f"The comment went to host '{document['host']}' because 'service' was empty ({given}): "
+            "leave 'service' out for a host comment, or name the service."]
 
 
 def plan_event(document: Mapping[str, object], *, now: int, author: str) -> Command:

@@ -16,7 +16,16 @@ from types import MappingProxyType
 
 from bridge.core.command_table import COMMANDS, ArgType, CommandSpec
 from bridge.core.errors import InvalidInput, UnknownCommand
-from bridge.core.values import NO_OUTPUT, Command, EngineKind, checked_field, checked_output, checked_text
+from bridge.core.values import (
+    MAX_TIMESTAMP,
+    NO_OUTPUT,
+    Command,
+    EngineKind,
+    checked_field,
+    checked_output,
+    checked_text,
+    checked_timestamp,
+)
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -113,14 +122,22 @@ def parse_timestamp(name: str, value: object, now: int) -> int:
     if text.startswith("+"):
         relative = _RELATIVE.fullmatch(text)
         if relative:
-            return now + int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+            amount = relative.group(1)
+            if len(amount) > 12:  # far past 2100 in any unit; not worth converting
+                raise InvalidInput(name, f"{text[:20]}… from now is after 2100, the last time the engine takes")
+            return checked_timestamp(name, now + int(amount) * _UNIT_SECONDS[relative.group(2)])
     if text and not _INTEGER.fullmatch(text):
         try:
-            return int(datetime.fromisoformat(text).timestamp())
+            when = datetime.fromisoformat(text)
         except ValueError:
             raise InvalidInput(name, f"must be unix seconds, an ISO 8601 time (2026-01-31T22:00) or a time "
                                      f"from now (+30m, +2h, +1d), not {value!r}") from None
-    return _in_range(name, _integer(name, value), 0, 2**63 - 1, "a unix time in seconds")
+        try:
+            stamp = int(when.timestamp())
+        except (ValueError, OverflowError):  # year 1 in local time is before year 1 in UTC, and so on
+            raise InvalidInput(name, f"{text!r} is outside the times the engine takes (1970 to 2100)") from None
+        return checked_timestamp(name, stamp)
+    return checked_timestamp(name, _integer(name, value))
 
 
 def _field_value(param: Parameter, value: object, now: int) -> str:
@@ -221,7 +238,15 @@ def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now:
         start, end = int(fields["start_time"]), int(fields["end_time"])
         if end <= start:
             raise InvalidInput("end_time", f"must be after start_time ({end} is not after {start})")
-        fields.setdefault("duration", str(end - start))
+        duration = int(fields.setdefault("duration", str(end - start)))
+        # Neither engine limits a downtime's length, but both drop a flexible one without a duration, and a
+        # flexible one may start as late as end_time and then lasts duration: its end must stay a time they take.
+        if fields["fixed"] == "0" and duration == 0:
+            raise InvalidInput("duration", "must be more than 0 for a flexible downtime (fixed 0): the engine "
+                                           "drops one without a duration")
+        if fields["fixed"] == "0" and end + duration > MAX_TIMESTAMP:
+            raise InvalidInput("duration", f"is too long: a flexible downtime that starts by end_time ({end}) and "
+                                           f"lasts {duration} s would end after 2100, the last time the engine takes")
     return Command(spec, tuple(fields[p.name] for p in form.expected), now)
 
 
@@ -239,7 +264,7 @@ def escape_output(text: str, engine: EngineKind) -> str:
 
 # Measured on Nagios 4.4.6: it cuts these commands' last argument at the first ';' (a comment, an output keep
 # theirs), so a value with ';' would arrive truncated; Naemon takes the rest of the line (engine.md).
-_NAGIOS_CUTS_AT_SEMICOLON = frozenset({"CHANGE_CUSTOM_HOST_VAR", "CHANGE_CUSTOM_SVC_VAR", "CHANGE_CUSTOM_CONTACT_VAR"})
+NAGIOS_CUTS_AT_SEMICOLON = frozenset({"CHANGE_CUSTOM_HOST_VAR", "CHANGE_CUSTOM_SVC_VAR", "CHANGE_CUSTOM_CONTACT_VAR"})
 
 
 def command_line(command: Command, engine: EngineKind, *, query_handler: bool = False) -> str:
@@ -249,7 +274,7 @@ def command_line(command: Command, engine: EngineKind, *, query_handler: bool = 
     Raises InvalidInput for a value the configured engine would silently truncate.
     """
     fields = list(command.fields)
-    if engine is EngineKind.NAGIOS and command.spec.name in _NAGIOS_CUTS_AT_SEMICOLON and ";" in fields[-1]:
+    if engine is EngineKind.NAGIOS and command.spec.name in NAGIOS_CUTS_AT_SEMICOLON and ";" in fields[-1]:
         raise InvalidInput(command.spec.arguments[-1].name, "must not contain ';' with Nagios 4, which cuts a "
                                                              "custom variable's value at the first ';'")
     if fields and command.spec.arguments[-1].type is ArgType.OUTPUT and not query_handler:

@@ -96,9 +96,16 @@ def compose_output(output: str, long_output: str = "", perf_data: str = "") -> s
     return f"{text}\n{long_output}" if long_output else text
 
 
+# The engines read times into time_t and compute with them (an end + 1 s, a flexible downtime's start + its
+# duration, dates for their logs); measured: a year-1 or a 25-digit time reached them as is. Times outside 1970
+# to 2100 are refused before they can.
+MIN_TIMESTAMP, MAX_TIMESTAMP = 0, 4_102_444_800  # 1970-01-01 and 2100-01-01, 00:00 UTC
+
+
 def checked_timestamp(field: str, value: int) -> int:
-    if value < 0:
-        raise InvalidInput(field, f"must be a unix time in seconds, not {value}")
+    if not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
+        raise InvalidInput(field, f"must be a time from 1970 to 2100 (unix seconds {MIN_TIMESTAMP} to "
+                                  f"{MAX_TIMESTAMP}), not {value}")
     return value
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,18 @@ log = logging.getLogger("naemon_bridge.http")
 
 Renderer = Callable[[int, str, BridgeError | None], web.Response]
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OpenApiPart = Callable[[EngineKind], tuple[Mapping[str, Any], Mapping[str, Any]]]  # (paths, component schemas)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDescription:
+    """A dialect's part of the OpenAPI document (``bridge.http.openapi`` puts the parts together)."""
+
+    paths: dict[str, Any]
+    schemas: dict[str, Any] = field(default_factory=dict)
+    tags: list[dict[str, str]] = field(default_factory=list)
+
+
+OpenApiPart = Callable[[EngineKind], ApiDescription]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +59,7 @@ class Dialect:
     render_error: Renderer
     claims: Callable[[str], bool]  # does a path (known or not) answer in this dialect's shape?
     openapi: OpenApiPart
+    error_schema: str  # the name of the component schema its error answers follow
     # The routes a worker process of ``[server] workers`` answers itself (their work scales with cores); a worker
     # forwards every other request to its hub.
     worker_routes: Sequence[Route] = field(default=())

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.core.alignak import HostUpdate, host_feedback, plan_command, plan_event, plan_host_update
+from bridge.core.alignak import HostUpdate, event_notes, host_feedback, plan_command, plan_event, plan_host_update
 from bridge.core.commands import command_text
 from bridge.core.errors import (
     BadRequestBody,
@@ -28,9 +28,10 @@ from bridge.core.errors import (
 from bridge.core.freshness import freshness_feedback
 from bridge.core.values import EngineKind
 from bridge.http.auth import authenticate
-from bridge.http.dialects import Dialect, Route
+from bridge.http.dialects import ApiDescription, Dialect, Route
 from bridge.http.jsonio import json_answer, loads
 from bridge.http.keys import CLOCK, CONFIG, ENGINE_FILES, FRESHNESS, METRICS
+from bridge.http.openapi import SECURE, Schema, errors, json_body, ref
 from bridge.http.submission import admit, submit_commands
 
 
@@ -103,7 +104,7 @@ async def event_view(request: web.Request) -> web.Response:
         return json_answer({"_status": "ERR", "_error": str(exc)})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
-    return json_answer({"_status": "OK", "_result": [command_text(command)]})
+    return json_answer({"_status": "OK", "_result": [command_text(command), *event_notes(document)]})
 
 
 async def _document(request: web.Request) -> dict[str, object]:
@@ -160,8 +161,98 @@ def _claims(path: str) -> bool:
     return path in ("/host", "/command", "/event") or path.startswith(("/host/", "/ws/"))
 
 
-def openapi_part(engine: EngineKind) -> tuple[dict[str, Any], dict[str, Any]]:
-    return {}, {}  # not described yet
+# -- OpenAPI -------------------------------------------------------------------------------------------------------
+
+_STATE = {"type": "string", "description": "host: up, down, unreachable; service: ok, warning, critical, unknown, "
+                                           "unreachable (any letter case)"}
+_LIVESTATE = {"type": "object", "properties": {
+    "state": _STATE, "output": {"type": "string"}, "long_output": {"type": "string"},
+    "perf_data": {"type": "string"}, "timestamp": {"type": ["integer", "number", "string"],
+                                                   "description": "unix seconds, 1970 to 2100; default: now"}}}
+_FLAGS = {"active_checks_enabled": {"type": "boolean"}, "passive_checks_enabled": {"type": "boolean"}}
+_VARIABLES = {"type": "object", "additionalProperties": {"type": ["string", "number"]},
+              "description": "custom variables the object already defines (without the leading underscore)"}
+_SERVICE = {"type": "object", "properties": {
+    "name": {"type": "string"}, "livestate": {"anyOf": [_LIVESTATE, {"type": "array", "items": _LIVESTATE}]},
+    "variables": _VARIABLES, **_FLAGS}}
+_HOST_DOCUMENT = {
+    "type": "object",
+    "description": "Any problem refuses the whole document (200, _status ERR with _issues) and nothing is "
+                   "written; fields the bridge does not act on are named in _result.",
+    "properties": {
+        "name": {"type": "string", "description": "wins over the URL's name"},
+        "livestate": {"anyOf": [_LIVESTATE, {"type": "array", "items": _LIVESTATE}]},
+        "variables": _VARIABLES, **_FLAGS,
+        "services": {"anyOf": [{"type": "object", "additionalProperties": _SERVICE},
+                               {"type": "array", "items": _SERVICE}]},
+        "template": {"description": "ignored: the engine cannot create hosts at run time"}}}
+_ALIGNAK_ERRORS = (400, 401, 403, 413, 415, 429, 503)
+_MEANINGS = {400: "malformed JSON"}  # bad content is answered 200 with _status ERR
+_ALIGNAK = ["alignak"]
 
 
-DIALECT = Dialect(name="alignak", routes=_routes(), render_error=render_error, claims=_claims, openapi=openapi_part)
+def _alignak_body(schema: Schema) -> Schema:
+    return {"required": False, "content": {"application/json": {"schema": schema}}}
+
+
+def _alignak_paths(prefix: str) -> dict[str, Schema]:
+    label = prefix.strip("/") or "root"
+    name = {"name": "host_name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    answer = json_body(ref("AlignakAnswer"), "_status OK, or ERR with _issues / _error (Alignak reports bad content "
+                                          "with HTTP 200)")
+    failures = errors(_ALIGNAK_ERRORS, "AlignakError", _MEANINGS)
+
+    def update(operation: str, with_name: bool) -> Schema:
+        return {"operationId": f"{operation}_host{'_named' if with_name else ''}_{label}", "tags": _ALIGNAK,
+                "summary": "An Alignak WS host document: livestate, variables, check flags, services",
+                "security": SECURE, "requestBody": _alignak_body(_HOST_DOCUMENT),
+                "responses": {"200": answer, **failures}}
+
+    named = {"patch": update("patch", True), "post": update("post", True),
+             "get": {"operationId": f"get_host_{label}", "tags": _ALIGNAK, "security": SECURE,
+                     "summary": "The host's _feedback with every service; changes nothing",
+                     "responses": {"200": answer, **errors((401, 429), "AlignakError", _MEANINGS)}}}
+    command = {"type": "object", "properties": {
+        "command": {"type": "string", "description": "any external command (any letter case)"},
+        "host": {"type": "string"}, "service": {"type": "string"}, "user": {"type": "string"},
+        "element": {"type": "string", "description": "host/service or host;service"},
+        "parameters": {"type": ["string", "number"], "description": "the remaining arguments, ';'-separated"},
+        "timestamp": {"type": ["integer", "string"], "description": "unix seconds, 1970 to 2100; default: now"}}}
+    event = {"type": "object", "properties": {
+        "host": {"type": "string"}, "comment": {"type": "string"}, "author": {"type": "string"},
+        "service": {"description": "a service comment when given; empty (\"\", 0, false, null): a host comment, "
+                                   "and _result says so"},
+        "timestamp": {"type": ["integer", "string"], "description": "unix seconds, 1970 to 2100; default: now"}}}
+    return {
+        f"{prefix}/host": {method: update(method, False) for method in ("patch", "post")},
+        f"{prefix}/host/{{host_name}}": {"parameters": [name], **named},
+        f"{prefix}/command": {"post": {
+            "operationId": f"command_{label}", "tags": _ALIGNAK, "security": SECURE,
+            "summary": "Any external command, under the same table and permissions as op5's API",
+            "requestBody": _alignak_body(command), "responses": {"200": answer, **failures}}},
+        f"{prefix}/event": {"post": {
+            "operationId": f"event_{label}", "tags": _ALIGNAK, "security": SECURE,
+            "summary": "A persistent comment on a host or a service", "requestBody": _alignak_body(event),
+            "responses": {"200": answer, **failures}}},
+    }
+
+
+
+def openapi_part(engine: EngineKind) -> ApiDescription:
+    paths: dict[str, Any] = {}
+    for prefix in ("", "/ws"):  # Alignak WS up to 1.6 served at the root, later under /ws
+        paths.update(_alignak_paths(prefix))
+    strings = {"type": "array", "items": {"type": "string"}}
+    schemas = {
+        "AlignakAnswer": {"type": "object", "required": ["_status"], "properties": {
+            "_status": {"enum": ["OK", "ERR"]}, "_result": strings, "_issues": strings,
+            "_error": {"type": "string"}, "_command": {"type": "string"}, "_feedback": {"type": "object"}}},
+        "AlignakError": {"type": "object", "required": ["_status", "_issues"], "properties": {
+            "_status": {"const": "ERR"}, "_issues": strings}},
+    }
+    return ApiDescription(paths, schemas, [{"name": "alignak", "description": "Alignak WS: problems with the "
+                                            "content are answered with HTTP 200 and _status ERR, as Alignak does"}])
+
+
+DIALECT = Dialect(name="alignak", routes=_routes(), render_error=render_error, claims=_claims, openapi=openapi_part,
+                  error_schema="AlignakError")

@@ -28,10 +28,21 @@ from bridge.core.errors import (
 )
 from bridge.core.values import Command, EngineKind
 from bridge.http.auth import authenticate
-from bridge.http.dialects import Dialect, Route
+from bridge.http.dialects import ApiDescription, Dialect, Route
 from bridge.http.jsonio import json_answer, loads
 from bridge.http.keys import CLOCK, CONFIG
-from bridge.http.openapi import ARG_SCHEMAS, LOOSE_INT
+from bridge.http.openapi import (
+    ARG_SCHEMAS,
+    NAME,
+    SECURE,
+    ZERO,
+    Schema,
+    counting,
+    errors,
+    json_body,
+    param_schema,
+    ref,
+)
 from bridge.http.submission import admit, submit_commands, unknown_objects
 
 REALM = 'Basic realm="naemon-bridge"'
@@ -180,61 +191,88 @@ def render_error(status: int, message: str, error: BridgeError | None) -> web.Re
 
 # -- OpenAPI -------------------------------------------------------------------------------------------------------
 
-_ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-
-def _request_schema(spec: CommandSpec) -> dict[str, Any]:
-    template = command_template(spec)
+def _request_schema(spec: CommandSpec, engine: EngineKind) -> Schema:
+    """The body of ``POST /api/command/<COMMAND>``. A parameter that is not required may also be null or ``""``
+    (both mean "not given": the default applies)."""
+    described = defaults(spec)
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for param in template["parameters"]:  # type: ignore[attr-defined]
-        schema = dict(ARG_SCHEMAS.get(ArgType(param["type"]), {"type": "string"}))
-        if "default" in param:
-            schema["description"] = (schema.get("description", "") + f" (default: {param['default']})").strip()
-        properties[param["name"]] = schema
-        if param["required"]:
-            required.append(param["name"])
+    for param in parameters(spec):
+        schema = param_schema(spec, param.type, param.last, engine)
+        if not param.optional and param.name not in described:
+            required.append(param.name)
+        else:
+            notes = schema.pop("description", "")
+            if param.name in described:
+                notes = (notes + f" (default: {described[param.name]})").strip()
+            schema = {"anyOf": [schema, {"type": "null"}, {"const": ""}], **({"description": notes} if notes
+                                                                              else {})}
+        properties[param.name] = schema
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
-def openapi_part(engine: EngineKind) -> tuple[dict[str, Any], dict[str, Any]]:
-    errors = {str(code): _ERROR for code in (400, 401, 404, 429, 503)}
+_OP5_ERRORS = (400, 401, 413, 429, 503)
+_MEANINGS = {401: "missing or wrong credentials, or no right to this command (op5 answers 401 for both)"}
+
+
+def _op5_command(spec: CommandSpec, engine: EngineKind) -> dict[str, Schema]:
+    schema = _request_schema(spec, engine)
+    ok = json_body(ref("Submitted"), "written to the engine's pipe or the spool")
+    post = {"operationId": spec.name.lower(), "tags": ["op5"], "summary": f"{spec.name} (target: {spec.target.value})",
+            "security": SECURE,
+            "requestBody": {"required": bool(schema["required"]), "content": {
+                "application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": schema}}},
+            "responses": {"200": ok, **errors(_OP5_ERRORS, "Error", _MEANINGS)}}
+    get = {"operationId": f"{spec.name.lower()}_template", "tags": ["op5"],
+           "summary": f"{spec.name}: its parameters, types, which are required, and the defaults",
+           "security": SECURE,
+           "responses": {"200": json_body(ref("Template"), "the parameter template"),
+                         **errors((401, 429), "Error")}}
+    return {"get": get, "post": post}
+
+
+
+def openapi_part(engine: EngineKind) -> ApiDescription:
     paths: dict[str, Any] = {}
     for spec in COMMANDS.values():
         if spec.naemon_only and engine is not EngineKind.NAEMON:
             continue
-        schema = _request_schema(spec)
-        paths[f"/api/command/{spec.name}"] = {"post": {
-            "operationId": spec.name.lower(),
-            "summary": f"{spec.name} (target: {spec.target.value})",
-            "security": [{"basic": []}],
-            "requestBody": {"required": bool(schema["required"]), "content": {
-                "application/json": {"schema": schema},
-                "application/x-www-form-urlencoded": {"schema": schema}}},
-            "responses": {"200": {"description": "written to the engine's pipe or the spool", "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Submitted"}}}}, **errors},
-        }}
+        paths[f"/api/command/{spec.name}"] = _op5_command(spec, engine)
     paths["/api/results"] = {"post": {
-        "operationId": "submit_results", "summary": "Many check results, validated all or nothing",
-        "security": [{"basic": []}],
+        "operationId": "submit_results", "tags": ["op5"], "summary": "Many check results, validated all or nothing",
+        "security": SECURE,
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "array", "items": {"$ref": "#/components/schemas/BatchResult"}}}}},
-        "responses": {"200": {"description": "all accepted", "content": {"application/json": {"schema": {
-            "type": "object", "properties": {"result": {"type": "string"}, "accepted": {"type": "integer"}}}}}},
-            **errors}}}
-    paths["/api/command"] = {"get": {"operationId": "list_commands", "security": [{"basic": []}],
-                                     "summary": "The commands this user may run",
-                                     "responses": {"200": {"description": "command names and targets"}}}}
+            "type": "array", "items": ref("BatchResult")}}}},
+        "responses": {"200": json_body({"type": "object", "required": ["result", "accepted"], "properties": {
+            "result": {"type": "string"}, "accepted": {"type": "integer"}}}, "all accepted"),
+            **errors(_OP5_ERRORS, "Error", _MEANINGS)}}}
+    paths["/api/command"] = {"get": {
+        "operationId": "list_commands", "tags": ["op5"], "security": SECURE,
+        "summary": "The commands this user may run",
+        "responses": {"200": json_body({"type": "object", "required": ["commands"], "properties": {"commands": {
+            "type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "target": {"type": "string"}}}}}}, "command names and targets"),
+            **errors((401, 429), "Error")}}}
+    strings = {"type": "array", "items": {"type": "string"}}
     schemas = {
-        "Submitted": {"type": "object", "properties": {"result": {"type": "string"}}},
-        "Error": {"type": "object", "properties": {"error": {"type": "string"}, "full_error": {"type": "string"}}},
+        "Submitted": {"type": "object", "required": ["result"], "properties": {"result": {"type": "string"}}},
+        "Error": {"type": "object", "required": ["error", "full_error"], "properties": {
+            "error": {"type": "string"}, "full_error": {"type": "string"}}},
+        "Template": {"type": "object", "required": ["command", "parameters"], "properties": {
+            "command": {"type": "string"}, "target": {"type": "string"}, "engines": strings,
+            "permitted": {"type": "boolean"}, "parameters": {"type": "array", "items": {
+                "type": "object", "required": ["name", "type", "required"], "properties": {
+                    "name": {"type": "string"}, "type": {"type": "string"},
+                    "required": {"type": "boolean"}, "default": {"type": "string"}}}}}},
         "BatchResult": {"type": "object", "required": ["host_name", "status_code"], "properties": {
-            "host_name": {"type": "string"},
-            "service_description": {"type": ["string", "null"], "description": "absent/null: a host"},
-            "status_code": LOOSE_INT, "plugin_output": {"type": "string"},
-            "timestamp": ARG_SCHEMAS[ArgType.TIMESTAMP]}},
+            "host_name": NAME,
+            "service_description": {"anyOf": [NAME, {"type": "null"}], "description": "absent/null: a host"},
+            "status_code": counting(0, 3, rf"\+?0*[0-3]|{ZERO}", "a service state 0-3, or for a host 0-2"),
+            "plugin_output": {"anyOf": [ARG_SCHEMAS[ArgType.OUTPUT], {"type": "null"}]},
+            "timestamp": {"anyOf": [ARG_SCHEMAS[ArgType.TIMESTAMP], {"type": "null"}]}},
+            "additionalProperties": False},
     }
-    return paths, schemas
+    return ApiDescription(paths, schemas, [{"name": "op5", "description": "op5 Monitor's command API"}])
 
 
 def _claims(path: str) -> bool:
@@ -251,5 +289,6 @@ DIALECT = Dialect(
     render_error=render_error,
     claims=_claims,
     openapi=openapi_part,
+    error_schema="Error",
     worker_routes=(_COMMAND, _RESULTS),
 )
