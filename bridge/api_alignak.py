@@ -13,6 +13,7 @@ from aiohttp import web
 from bridge.alignak import HostUpdate, host_feedback, plan_command, plan_event, plan_host_update
 from bridge.api_op5 import authenticate
 from bridge.appkeys import CLOCK, CONFIG, ENGINE_FILES, FRESHNESS, METRICS
+from bridge.bodies import read_body
 from bridge.commands import command_text
 from bridge.errors import (
     BadRequestBody,
@@ -26,7 +27,7 @@ from bridge.errors import (
     UnknownCommand,
 )
 from bridge.freshness import freshness_feedback
-from bridge.jsonio import json_answer, loads
+from bridge.jsonio import DocumentRefused, json_answer, loads
 from bridge.submission import admit, submit_commands
 
 
@@ -105,7 +106,7 @@ async def event_view(request: web.Request) -> web.Response:
 async def _document(request: web.Request) -> dict[str, object]:
     if request.content_type != "application/json":
         raise BadRequestBody(415, f"Content-Type must be application/json, not '{request.content_type}'")
-    body = await request.read()
+    body = await read_body(request)
     if not body.strip():
         return {}
     try:
@@ -115,6 +116,8 @@ async def _document(request: web.Request) -> dict[str, object]:
                                   f"(JSON needs true/false, not Python's True/False, and no trailing commas)") from None
     except UnicodeDecodeError:
         raise BadRequestBody(400, "Invalid JSON document: the body is not UTF-8") from None
+    except DocumentRefused as exc:
+        raise BadRequestBody(400, f"Invalid JSON document: {exc}") from None
     if not isinstance(document, dict):
         raise BadRequestBody(400, f"Invalid JSON document: expected an object, not {type(document).__name__}")
     return document

@@ -12,6 +12,7 @@ from aiohttp import hdrs, web
 from bridge import permissions
 from bridge.appkeys import AUTH, CLOCK, CONFIG
 from bridge.auth import Principal
+from bridge.bodies import FORM_TYPES, form_fields, read_body
 from bridge.command_table import COMMANDS, CommandSpec
 from bridge.commands import command_from_params, defaults, find_command, parameters, parse_timestamp
 from bridge.errors import (
@@ -26,7 +27,7 @@ from bridge.errors import (
     UnknownCommand,
     UnknownObject,
 )
-from bridge.jsonio import json_answer, loads
+from bridge.jsonio import DocumentRefused, json_answer, loads
 from bridge.submission import admit, submit_commands
 from bridge.values import Command
 
@@ -59,7 +60,7 @@ async def command_view(request: web.Request) -> web.Response:
 async def results_view(request: web.Request) -> web.Response:
     """``POST /api/results``: a JSON list of check results with op5's keys, validated all or nothing."""
     principal = await authenticate(request)
-    items = _json(await request.read())
+    items = _json(await read_body(request))
     if not isinstance(items, list):
         raise BadRequestBody(400, f"the body must be a JSON list of results, not {type(items).__name__}")
     now = int(request.app[CLOCK]())
@@ -130,17 +131,18 @@ def _json(body: bytes) -> object:
         return loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequestBody(400, f"the body is not valid JSON: {exc}") from None
+    except DocumentRefused as exc:
+        raise BadRequestBody(400, f"the body's JSON is refused: {exc}") from None
 
 
 async def _parameters(request: web.Request) -> Mapping[str, object]:
     """JSON or form parameters; the query string (``?format=json``) is accepted and ignored."""
-    body = await request.read()
+    body = await read_body(request)
     if not body.strip():
         return {}
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data") \
-            and not body.lstrip().startswith(b"{"):  # curl -d '{…}' without a JSON content type still sends JSON
-        form = await request.post()
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+    if request.content_type in FORM_TYPES and not body.lstrip().startswith(b"{"):
+        # (curl -d '{…}' without a JSON content type still sends JSON)
+        return form_fields(request.headers.get(hdrs.CONTENT_TYPE, ""), body)
     data = _json(body)
     if not isinstance(data, dict):
         raise BadRequestBody(400, f"the body must be a JSON object of parameters, not {type(data).__name__}")

@@ -55,6 +55,8 @@ class ServerConfig:
     user: str | None = None
     group: str | None = None
     workers: int = 1
+    # Slow clients (seconds): a body must have arrived this long after the bridge starts reading it.
+    body_timeout: float = 30.0
 
     @property
     def listen(self) -> str:
@@ -284,6 +286,7 @@ def _server(section: _Section) -> ServerConfig:
     if not 1 <= workers <= 64:
         raise section.error("workers", f"must be from 1 to 64, not {workers}")
     return ServerConfig(host=host, port=port, max_body_bytes=max_body, workers=workers,
+                        body_timeout=section.number("body_timeout", 30.0, low=0.1, high=3600.0),
                         shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0),
                         user=section.text("user"), group=section.text("group"), **tls)
 

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+import orjson
 from aiohttp import web
 
 from bridge import api_alignak, api_op5
@@ -36,30 +37,45 @@ def answered(view: View, style: str, metrics: Metrics, *, timed: bool = True) ->
     """``view`` with its failures rendered in ``style``'s dialect and its time observed.
 
     BridgeErrors and aiohttp's own HTTP errors (413 for a body too large …) become the dialect's error answer;
-    any other exception is a bug: logged with its traceback and answered 500, nothing else leaks.
+    any other exception is a bug: logged once with its traceback and answered 500 in the dialect, with a body
+    built beforehand so that this last answer cannot fail too.
     """
     render = RENDERERS[style]
 
     async def handler(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         try:
-            return await view(request)
-        except BridgeError as exc:
-            metrics.refuse(exc)
-            return render(0, str(exc), exc)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return render(exc.status, exc.text or exc.reason, None)
+            try:
+                return await view(request)
+            except BridgeError as exc:
+                metrics.refuse(exc)
+                return render(0, str(exc), exc)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                return render(exc.status, exc.text or exc.reason, None)
+        except web.HTTPException:
+            raise  # a redirect is an answer, not a failure
         except Exception:
-            log.exception("unexpected error answering %s %s", request.method, request.path)
-            return render(500, "internal error: see the bridge's log", None)
+            log.exception("unexpected error answering %s %r", request.method, request.path)
+            return internal_error(style)
         finally:
             if timed:
                 metrics.observe_request(style, time.perf_counter() - started)
 
     handler.__name__ = getattr(view, "__name__", "handler")
     return handler
+
+
+_INTERNAL_ERROR = {
+    "op5": orjson.dumps({"error": "Internal Server Error", "full_error": "internal error: see the bridge's log"}),
+    "alignak": orjson.dumps({"_status": "ERR", "_issues": ["internal error: see the bridge's log"]}),
+}
+
+
+def internal_error(style: str) -> web.Response:
+    """The 500 answer of last resort, in ``style``'s dialect."""
+    return web.Response(body=_INTERNAL_ERROR[style], status=500, content_type="application/json")
 
 
 def method_not_allowed(allowed: Iterable[str], style: str, metrics: Metrics) -> View:

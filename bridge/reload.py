@@ -21,10 +21,13 @@ from bridge.config import Config, ConfigError, load_config
 log = logging.getLogger("naemon_bridge")
 
 
+_LIVE_SERVER_KEYS = frozenset({"body_timeout"})  # read by each request (bridge.bodies)
+
+
 def needs_restart(old: Config, new: Config) -> list[str]:
     """The changed keys that only a restart applies."""
     changed = [f"server.{f.name}" for f in fields(old.server)
-               if getattr(old.server, f.name) != getattr(new.server, f.name)]
+               if getattr(old.server, f.name) != getattr(new.server, f.name) and f.name not in _LIVE_SERVER_KEYS]
     if old.spool.directory != new.spool.directory:
         changed.append("spool.directory")
     if (old.engine.query_socket is None) != (new.engine.query_socket is None) or \

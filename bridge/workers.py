@@ -32,6 +32,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
 from bridge.appkeys import HUB, METRICS
+from bridge.bodies import read_body
 from bridge.command_table import COMMANDS
 from bridge.config import Config
 from bridge.dialects import RENDERERS, answered, api_style
@@ -291,8 +292,9 @@ class HubClient:
                     future.set_result(answer)
 
 
+# (content-encoding too: the body a worker forwards is the one it read, already decompressed)
 _HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length", "date",
-                          "server", "x-forwarded-for"})
+                          "server", "x-forwarded-for", "content-encoding"})
 
 
 async def _forward(request: web.Request) -> web.StreamResponse:
@@ -303,7 +305,7 @@ async def _forward(request: web.Request) -> web.StreamResponse:
     headers.append((hdrs.X_FORWARDED_FOR, request.remote or ""))
     try:
         async with client.session.request(request.method, f"http://hub{request.path_qs}", headers=headers,
-                                          data=await request.read()) as answer:
+                                          data=await read_body(request)) as answer:
             body = await answer.read()
             kept = CIMultiDict((k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS)
             return web.Response(body=body, status=answer.status, headers=kept)

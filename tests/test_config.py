@@ -54,6 +54,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[alignak]\nignore_unknown_service = "yes"\n', "alignak.ignore_unknown_service", "must be a bool"),
     ('[engine]\nbusy_wait = 120\n', "engine.busy_wait", "must be a number from 0 to 60, not 120"),
     (MINIMAL + '[server]\nworkers = 0\n', "server.workers", "must be from 1 to 64, not 0"),
+    ('[server]\nbody_timeout = "30s"\n', "server.body_timeout", "must be a int or float"),
     ('[engine]\nbusy_wait = -1\n', "engine.busy_wait", "must be a number from 0 to 60"),
     ('[spool]\nmax_bytes = "63KiB"\n', "spool.max_bytes", "at least 65536"),
     ('[spool]\nmax_bytes = "lots"\n', "spool.max_bytes", "2GiB"),
