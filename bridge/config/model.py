@@ -57,6 +57,13 @@ class ServerConfig:
     user: str | None = None
     group: str | None = None
     workers: int = 1
+    # Slow and idle clients (seconds): a request head must be complete this long after its first byte (or after
+    # the connection opened), a body this long after the bridge starts reading it; an idle keep-alive connection
+    # is closed after keepalive_timeout. At most max_connections are open at once per process.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 1000
 
     @property
     def listen(self) -> str:
@@ -302,7 +309,14 @@ def _server(section: _Section) -> ServerConfig:
     workers = section.get("workers", int, 1)
     if not 1 <= workers <= 64:
         raise section.error("workers", f"must be from 1 to 64, not {workers}")
+    max_connections = section.get("max_connections", int, 1000)
+    if max_connections < 1:
+        raise section.error("max_connections", f"must be at least 1, not {max_connections}")
     return ServerConfig(host=host, port=port, max_body_bytes=max_body, workers=workers,
+                        header_timeout=section.number("header_timeout", 10.0, low=0.1, high=3600.0),
+                        body_timeout=section.number("body_timeout", 30.0, low=0.1, high=3600.0),
+                        keepalive_timeout=section.number("keepalive_timeout", 75.0, low=0.1, high=86400.0),
+                        max_connections=max_connections,
                         shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0),
                         user=section.text("user"), group=section.text("group"), **tls)
 

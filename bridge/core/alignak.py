@@ -274,7 +274,7 @@ def _timestamp(value: object, now: int) -> int | None:
         return None
     try:
         stamp = int(float(value)) if isinstance(value, (str, int, float)) else None
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, NaN, or beyond a float (1e400, -Infinity)
         return None
     return stamp if stamp is not None and stamp >= 0 else None
 
@@ -315,7 +315,10 @@ def _stamp(document: Mapping[str, object], now: int) -> int:
         return now
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
         raise InvalidInput("timestamp", "Timestamp must be an integer value")
-    return int(value)
+    try:
+        return int(value)
+    except ValueError:  # digits int() does not take: superscripts ("²"), or more than 4,300 of them
+        raise InvalidInput("timestamp", "Timestamp must be an integer value") from None
 
 
 def plan_command(document: Mapping[str, object], *, engine: EngineKind, now: int, author: str) -> Command:

@@ -81,7 +81,7 @@ def _text(field: str, value: object) -> str:
 
 
 def _integer(field: str, value: object) -> int:
-    if type(value) is str and value.isascii() and value.isdigit():  # the common "2": skip the regex
+    if type(value) is str and len(value) < 20 and value.isascii() and value.isdigit():  # the common "2"
         return int(value)
     if isinstance(value, bool):
         raise InvalidInput(field, f"must be a number, not {str(value).lower()}")
@@ -90,7 +90,10 @@ def _integer(field: str, value: object) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
+        try:
+            return int(value.strip())
+        except ValueError:  # more digits than int() converts (4,300)
+            raise InvalidInput(field, f"must be a whole number, not one of {len(value.strip())} digits") from None
     raise InvalidInput(field, f"must be a whole number, not {value!r}")
 
 

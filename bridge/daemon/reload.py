@@ -23,12 +23,14 @@ log = logging.getLogger("naemon_bridge")
 
 # ServerConfig's fields that the config file spells otherwise: both come from server.listen.
 _SERVER_KEYS = {"host": "listen", "port": "listen"}
+_LIVE_SERVER_KEYS = frozenset({"body_timeout"})  # read by each request (bridge.http.bodies)
 
 
 def needs_restart(old: Config, new: Config) -> list[str]:
     """The changed keys that only a restart applies, as the config file spells them."""
     changed = list(dict.fromkeys(f"server.{_SERVER_KEYS.get(f.name, f.name)}" for f in fields(old.server)
-                                 if getattr(old.server, f.name) != getattr(new.server, f.name)))
+                                 if getattr(old.server, f.name) != getattr(new.server, f.name)
+                                 and f.name not in _LIVE_SERVER_KEYS))
     if old.spool.directory != new.spool.directory:
         changed.append("spool.directory")
     # The transport, and how lines are written, are chosen at start.

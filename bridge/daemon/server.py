@@ -19,6 +19,7 @@ from bridge.config.model import Config, LogConfig
 from bridge.daemon.preflight import SYSLOG_SOCKET
 from bridge.daemon.systemd import Notifier
 from bridge.daemon.workers import WorkerPool
+from bridge.http.connections import Guard, GuardedSite, request_log
 from bridge.http.keys import DELIVERY
 
 log = logging.getLogger("naemon_bridge")
@@ -135,8 +136,9 @@ async def run(app: web.Application, config: Config, *,
     With ``pool`` this is the hub of ``[server] workers``: ``app`` is served on the hub's Unix socket only, the
     workers take the port; signals reach them too, and they stop before the hub does."""
     notifier = notifier or Notifier()
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           shutdown_timeout=config.server.shutdown_timeout)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, logger=request_log(),
+                           shutdown_timeout=config.server.shutdown_timeout,
+                           keepalive_timeout=config.server.keepalive_timeout)
     try:
         await runner.setup()  # opens the spool and probes the engine's pipe
     except OSError as exc:
@@ -144,14 +146,18 @@ async def run(app: web.Application, config: Config, *,
     reporter: asyncio.Task[None] | None = None
     try:
         context = tls_context(config)
+        assert runner.server is not None
+        guard = Guard(runner.server, header_timeout=config.server.header_timeout,
+                      max_connections=config.server.max_connections)
         site: web.BaseSite
         if pool is not None:
             pool.hub.unlink(missing_ok=True)  # left by a hub that was killed
-            site = web.UnixSite(runner, str(pool.hub))
+            site = web.UnixSite(runner, str(pool.hub))  # only its own workers reach it: no guard
         elif sock is not None:
-            site = web.SockSite(runner, sock, ssl_context=context)
+            site = GuardedSite(runner, guard, sock=sock, ssl_context=context)
         else:
-            site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=context)
+            site = GuardedSite(runner, guard, host=config.server.host, port=config.server.port,
+                               ssl_context=context)
         try:
             await site.start()
         except OSError as exc:

@@ -38,6 +38,7 @@ from bridge.core.errors import EngineRefused, EngineUnavailable, InvalidInput, S
 from bridge.core.values import Command
 from bridge.daemon.reload import apply_request_side
 from bridge.http.app import request_side
+from bridge.http.bodies import read_body
 from bridge.http.dialects import Dialect, View, answered, dialect_for
 from bridge.http.keys import HUB, METRICS
 from bridge.http.metrics import Metrics, WorkerMetrics, apply_pending
@@ -293,8 +294,9 @@ class HubClient:
                     future.set_result(answer)
 
 
+# (content-encoding too: the body a worker forwards is the one it read, already decompressed)
 _HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length", "date",
-                          "server", "x-forwarded-for"})
+                          "server", "x-forwarded-for", "content-encoding"})
 
 
 async def _forward(client: HubClient, request: web.Request) -> web.StreamResponse:
@@ -304,7 +306,7 @@ async def _forward(client: HubClient, request: web.Request) -> web.StreamRespons
     headers.append((hdrs.X_FORWARDED_FOR, request.remote or ""))
     try:
         async with client.session.request(request.method, f"http://hub{request.path_qs}", headers=headers,
-                                          data=await request.read()) as answer:
+                                          data=await read_body(request)) as answer:
             body = await answer.read()
             kept = CIMultiDict((k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS)
             return web.Response(body=body, status=answer.status, headers=kept)

@@ -60,6 +60,7 @@ class Dialect:
     claims: Callable[[str], bool]  # does a path (known or not) answer in this dialect's shape?
     openapi: OpenApiPart
     error_schema: str  # the name of the component schema its error answers follow
+    internal_error: bytes  # the body of its 500 answer of last resort, built beforehand so it cannot fail
     # The routes a worker process of ``[server] workers`` answers itself (their work scales with cores); a worker
     # forwards every other request to its hub.
     worker_routes: Sequence[Route] = field(default=())
@@ -74,30 +75,39 @@ def answered(view: View, dialect: Dialect, metrics: Metrics, *, timed: bool = Tr
     """``view`` with its failures rendered in ``dialect``'s shape and its time observed.
 
     BridgeErrors and aiohttp's own HTTP errors (413 for a body too large …) become the dialect's error answer;
-    any other exception is a bug: logged with its traceback and answered 500, nothing else leaks.
+    any other exception is a bug: logged once with its traceback and answered 500 in the dialect, with a body
+    built beforehand so that this last answer cannot fail too.
     """
     render, style = dialect.render_error, dialect.name
 
     async def handler(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         try:
-            return await view(request)
-        except BridgeError as exc:
-            metrics.refuse(exc)
-            return render(0, str(exc), exc)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return render(exc.status, exc.text or exc.reason, None)
+            try:
+                return await view(request)
+            except BridgeError as exc:
+                metrics.refuse(exc)
+                return render(0, str(exc), exc)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                return render(exc.status, exc.text or exc.reason, None)
+        except web.HTTPException:
+            raise  # a redirect is an answer, not a failure
         except Exception:
-            log.exception("unexpected error answering %s %s", request.method, request.path)
-            return render(500, "internal error: see the bridge's log", None)
+            log.exception("unexpected error answering %s %r", request.method, request.path)
+            return internal_error(dialect)
         finally:
             if timed:
                 metrics.observe_request(style, time.perf_counter() - started)
 
     handler.__name__ = getattr(view, "__name__", "handler")
     return handler
+
+
+def internal_error(dialect: Dialect) -> web.Response:
+    """The 500 answer of last resort, in ``dialect``'s shape, from bytes built beforehand."""
+    return web.Response(body=dialect.internal_error, status=500, content_type="application/json")
 
 
 def method_not_allowed(allowed: Iterable[str], dialect: Dialect, metrics: Metrics) -> View:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from bridge.core.alignak import HostUpdate, event_notes, host_feedback, plan_command, plan_event, plan_host_update
@@ -28,8 +29,9 @@ from bridge.core.errors import (
 from bridge.core.freshness import freshness_feedback
 from bridge.core.values import EngineKind
 from bridge.http.auth import authenticate
+from bridge.http.bodies import read_body
 from bridge.http.dialects import ApiDescription, Dialect, Route
-from bridge.http.jsonio import json_answer, loads
+from bridge.http.jsonio import DocumentRefused, json_answer, loads
 from bridge.http.keys import CLOCK, CONFIG, ENGINE_FILES, FRESHNESS, METRICS
 from bridge.http.openapi import SECURE, Schema, errors, json_body, ref
 from bridge.http.submission import admit, submit_commands
@@ -110,7 +112,7 @@ async def event_view(request: web.Request) -> web.Response:
 async def _document(request: web.Request) -> dict[str, object]:
     if request.content_type != "application/json":
         raise BadRequestBody(415, f"Content-Type must be application/json, not '{request.content_type}'")
-    body = await request.read()
+    body = await read_body(request)
     if not body.strip():
         return {}
     try:
@@ -120,6 +122,8 @@ async def _document(request: web.Request) -> dict[str, object]:
                                   f"(JSON needs true/false, not Python's True/False, and no trailing commas)") from None
     except UnicodeDecodeError:
         raise BadRequestBody(400, "Invalid JSON document: the body is not UTF-8") from None
+    except DocumentRefused as exc:
+        raise BadRequestBody(400, f"Invalid JSON document: {exc}") from None
     if not isinstance(document, dict):
         raise BadRequestBody(400, f"Invalid JSON document: expected an object, not {type(document).__name__}")
     return document
@@ -255,4 +259,5 @@ def openapi_part(engine: EngineKind) -> ApiDescription:
 
 
 DIALECT = Dialect(name="alignak", routes=_routes(), render_error=render_error, claims=_claims, openapi=openapi_part,
-                  error_schema="AlignakError")
+                  error_schema="AlignakError",
+                  internal_error=orjson.dumps({"_status": "ERR", "_issues": ["internal error: see the bridge's log"]}))

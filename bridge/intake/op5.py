@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+import orjson
+from aiohttp import hdrs, web
 
 from bridge.core import permissions
 from bridge.core.command_table import COMMANDS, ArgType, CommandSpec
@@ -28,8 +29,9 @@ from bridge.core.errors import (
 )
 from bridge.core.values import Command, EngineKind
 from bridge.http.auth import authenticate
+from bridge.http.bodies import FORM_TYPES, form_fields, read_body
 from bridge.http.dialects import ApiDescription, Dialect, Route
-from bridge.http.jsonio import json_answer, loads
+from bridge.http.jsonio import DocumentRefused, json_answer, loads
 from bridge.http.keys import CLOCK, CONFIG
 from bridge.http.openapi import (
     ARG_SCHEMAS,
@@ -64,7 +66,7 @@ async def command_view(request: web.Request) -> web.Response:
 async def results_view(request: web.Request) -> web.Response:
     """``POST /api/results``: a JSON list of check results with op5's keys, validated all or nothing."""
     principal = await authenticate(request)
-    items = _json(await request.read())
+    items = _json(await read_body(request))
     if not isinstance(items, list):
         raise BadRequestBody(400, f"the body must be a JSON list of results, not {type(items).__name__}")
     now = int(request.app[CLOCK]())
@@ -144,17 +146,18 @@ def _json(body: bytes) -> object:
         return loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequestBody(400, f"the body is not valid JSON: {exc}") from None
+    except DocumentRefused as exc:
+        raise BadRequestBody(400, f"the body's JSON is refused: {exc}") from None
 
 
 async def _parameters(request: web.Request) -> Mapping[str, object]:
     """JSON or form parameters; the query string (``?format=json``) is accepted and ignored."""
-    body = await request.read()
+    body = await read_body(request)
     if not body.strip():
         return {}
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data") \
-            and not body.lstrip().startswith(b"{"):  # curl -d '{…}' without a JSON content type still sends JSON
-        form = await request.post()
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+    if request.content_type in FORM_TYPES and not body.lstrip().startswith(b"{"):
+        # (curl -d '{…}' without a JSON content type still sends JSON)
+        return form_fields(request.headers.get(hdrs.CONTENT_TYPE, ""), body)
     data = _json(body)
     if not isinstance(data, dict):
         raise BadRequestBody(400, f"the body must be a JSON object of parameters, not {type(data).__name__}")
@@ -290,5 +293,7 @@ DIALECT = Dialect(
     claims=_claims,
     openapi=openapi_part,
     error_schema="Error",
+    internal_error=orjson.dumps({"error": "Internal Server Error",
+                                 "full_error": "internal error: see the bridge's log"}),
     worker_routes=(_COMMAND, _RESULTS),
 )
