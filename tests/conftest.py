@@ -33,6 +33,7 @@ E2E_HOSTS = [
     SandboxHost("sentinel", (SandboxService("mark"),)),
     SandboxHost("flags-host", (SandboxService("svc"),)),
     SandboxHost("cmd-host", (SandboxService("svc", variables={"OWNER": "ops"}),)),
+    SandboxHost("op5-fidelity", (SandboxService("plain"), SandboxService("sticky"), SandboxService("perf"))),
     SandboxHost("client-host", (SandboxService("backup"),)),
     SandboxHost("send-host", (SandboxService("svc"),)),
     SandboxHost("db1", (SandboxService("Backup nightly"),)),  # the README's client examples

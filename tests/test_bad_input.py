@@ -67,7 +67,7 @@ OP5_CASES = [
      % (b"[" * 1000 + b"]" * 1000), JSON, 400, "nested deeper than 64"),
     ("NaN beside deep nesting", b'{"status_code": NaN, "x": %s}' % (b"[" * 2000 + b"]" * 2000), JSON,
      400, "nested deeper than 64"),
-    ("a lone surrogate in a parameter name", b'{"\\udc80x": 1}', JSON, 400, "\ufffdx: is not a parameter"),
+    ("a lone surrogate in a parameter name", b'{"\\udc80x": 1}', JSON, 400, "(ignored: '\\udc80x')"),
     ("multipart without a boundary", b"host_name=web1", {"Content-Type": "multipart/form-data"}, 400,
      "needs a boundary"),
     ("multipart with a boundary the body lacks", b"--other\r\n\r\nx\r\n--other--\r\n",

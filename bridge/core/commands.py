@@ -15,7 +15,7 @@ from functools import cache
 from types import MappingProxyType
 
 from bridge.core.command_table import COMMANDS, ArgType, CommandSpec
-from bridge.core.errors import InvalidInput, UnknownCommand
+from bridge.core.errors import InvalidInput, MissingParameter, UnknownCommand
 from bridge.core.values import (
     MAX_TIMESTAMP,
     NO_OUTPUT,
@@ -97,7 +97,8 @@ def _integer(field: str, value: object) -> int:
     raise InvalidInput(field, f"must be a whole number, not {value!r}")
 
 
-def _boolean(field: str, value: object) -> bool:
+def parse_boolean(field: str, value: object) -> bool:
+    """A loose boolean as clients send one: true/false, 1/0, or "true"/"false", "yes"/"no", "on"/"off"."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -153,10 +154,10 @@ def _field_value(param: Parameter, value: object, now: int) -> str:
         return str(_in_range(name, _integer(name, value), 0, 2, "0 (UP), 1 (DOWN) or 2 (UNREACHABLE)"))
     if kind is ArgType.STICKY:
         if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
-            return "2" if _boolean(name, value) else "0"  # the engine's sticky acknowledgement is 2
+            return "2" if parse_boolean(name, value) else "0"  # the engine's sticky acknowledgement is 2
         return str(_in_range(name, _integer(name, value), 0, 2, "0, 1 or 2 (2 = sticky)"))
     if kind is ArgType.BOOL:
-        return "1" if _boolean(name, value) else "0"
+        return "1" if parse_boolean(name, value) else "0"
     if kind is ArgType.INT:
         return str(_integer(name, value))
     if kind is ArgType.ULONG:
@@ -236,7 +237,7 @@ def command_from_params(spec: CommandSpec, params: Mapping[str, object], *, now:
         elif param.optional:
             fields[name] = ""
         else:
-            raise InvalidInput(name, f"is required by {spec.name}")
+            raise MissingParameter(name, f"is required by {spec.name}")
     if form.downtime:
         start, end = int(fields["start_time"]), int(fields["end_time"])
         if end <= start:

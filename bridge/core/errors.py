@@ -16,6 +16,10 @@ class InvalidInput(BridgeError):
         self.message = message
 
 
+class MissingParameter(InvalidInput):
+    """A parameter the command requires is absent (a dialect may add what the client sent instead)."""
+
+
 class UnknownObject(InvalidInput):
     """The engine has no such host, service or group (known from its objects cache)."""
 

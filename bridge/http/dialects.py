@@ -27,7 +27,9 @@ from bridge.http.metrics import Metrics
 
 log = logging.getLogger("naemon_bridge.http")
 
-Renderer = Callable[[int, str, BridgeError | None], web.Response]
+# (the request, an HTTP status or 0 to take it from the error, the message, the error): the request lets a dialect
+# answer in the format its caller asked for (op5's ?format=xml).
+Renderer = Callable[[web.Request, int, str, BridgeError | None], web.Response]
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -87,11 +89,11 @@ def answered(view: View, dialect: Dialect, metrics: Metrics, *, timed: bool = Tr
                 return await view(request)
             except BridgeError as exc:
                 metrics.refuse(exc)
-                return render(0, str(exc), exc)
+                return render(request, 0, str(exc), exc)
             except web.HTTPException as exc:
                 if exc.status < 400:
                     raise
-                return render(exc.status, exc.text or exc.reason, None)
+                return render(request, exc.status, exc.text or exc.reason, None)
         except web.HTTPException:
             raise  # a redirect is an answer, not a failure
         except Exception:
@@ -114,8 +116,8 @@ def method_not_allowed(allowed: Iterable[str], dialect: Dialect, metrics: Metric
     methods = sorted(set(allowed))
 
     async def view(request: web.Request) -> web.StreamResponse:
-        response = dialect.render_error(405, f"Method Not Allowed: no {request.method} {request.path} here "
-                                             f"(allowed: {', '.join(methods)})", None)
+        response = dialect.render_error(request, 405, f"Method Not Allowed: no {request.method} {request.path} "
+                                                      f"here (allowed: {', '.join(methods)})", None)
         response.headers["Allow"] = ", ".join(methods)
         return response
 
@@ -126,6 +128,6 @@ def not_found(dialects: Sequence[Dialect], metrics: Metrics) -> View:
     async def view(request: web.Request) -> web.StreamResponse:
         dialect = dialect_for(request.path, dialects)
         metrics.observe_request(dialect.name, 0.0)
-        return dialect.render_error(404, f"Not Found: no {request.method} {request.path} here", None)
+        return dialect.render_error(request, 404, f"Not Found: no {request.method} {request.path} here", None)
 
     return view

@@ -129,7 +129,7 @@ async def _document(request: web.Request) -> dict[str, object]:
     return document
 
 
-def render_error(status: int, message: str, error: BridgeError | None) -> web.Response:
+def render_error(request: web.Request, status: int, message: str, error: BridgeError | None) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(error, BadRequestBody):
         status = error.status
