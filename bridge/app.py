@@ -18,7 +18,7 @@ from bridge.monitor import FreshnessMonitor
 from bridge.objects import EngineFiles
 from bridge.routes import setup_routes
 from bridge.spool import Spool
-from bridge.transport import FifoTransport, QueryTransport, Transport
+from bridge.transport import FRAGMENT_MARKER, FifoTransport, QueryTransport, Transport
 from bridge.types import Clock
 
 log = logging.getLogger("naemon_bridge")
@@ -28,7 +28,8 @@ def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) ->
     spool = Spool(config.spool.directory, fsync=config.spool.fsync, clock=clock)
     engine = config.engine
     transport: Transport = QueryTransport(engine.query_socket, engine.query_connections) \
-        if engine.query_socket is not None else FifoTransport(engine.command_file)
+        if engine.query_socket is not None else \
+        FifoTransport(engine.command_file, fragment_marker=config.spool.directory / FRAGMENT_MARKER)
     return Delivery(transport, spool, max_spool_bytes=config.spool.max_bytes,
                     fsync_interval=config.spool.fsync_interval, busy_wait=engine.busy_wait, clock=clock,
                     on_delivered=metrics.delivered.inc)
