@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,8 +32,10 @@ def wait_for(condition: Callable[[], T], timeout: float = 20.0, what: str = "con
 
 
 def http(method: str, url: str, body: object = None, *, auth: tuple[str, str] | None = None,
-         content_type: str | None = "application/json", raw: bytes | None = None) -> tuple[int, dict]:
-    """One request; returns (status, parsed JSON body) for every status, errors included."""
+         content_type: str | None = "application/json", raw: bytes | None = None,
+         timeout: float = 30) -> tuple[int, dict]:
+    """One request; returns (status, parsed JSON body) for every status, errors included. A request that gets no
+    answer within ``timeout`` seconds raises."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     request = urllib.request.Request(url, data=data, method=method)
     if content_type and data is not None:
@@ -38,7 +43,7 @@ def http(method: str, url: str, body: object = None, *, auth: tuple[str, str] | 
     if auth is not None:
         request.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
@@ -104,3 +109,38 @@ def read_blocks(path: Path, kind: str) -> list[dict[str, str]]:
             key, _, value = stripped.partition("=")
             block[key] = value
     return blocks
+
+
+def engine_processes(engine: NagiosSandbox) -> list[int]:
+    """The engine's main process and its children (Nagios 4 forks its check workers and a command-file worker,
+    each in a process group of its own, so a signal to the main group would miss them)."""
+    main = engine.pid
+    assert main is not None, "the engine is not running"
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == main:
+                children.append(int(entry))
+    return [main, *children]
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@contextmanager
+def frozen(engine: NagiosSandbox) -> Iterator[list[int]]:
+    """The engine stopped with SIGSTOP, all its processes (alive, its pipe open, reading nothing), then resumed."""
+    pids = engine_processes(engine)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: all(_state(pid) == "T" for pid in pids), what="the engine's processes to stop")
+        yield pids
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)

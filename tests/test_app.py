@@ -239,7 +239,8 @@ async def test_health_needs_no_auth_and_says_degraded_while_the_engine_is_away(
     response = await tiny_spool_client.get("/health")
     assert response.status == 503
     body = await response.json()
-    assert body["status"] == "degraded" and body["engine"] == {"reachable": False}
+    assert body["status"] == "degraded" and body["engine"] == {"reachable": False, "stalled_s": None}
+    assert len(body["reasons"]) == 1 and body["reasons"][0].startswith("the engine does not take commands: ")
     assert body["spool"]["results"] == 0 and body["spool"]["oldest_age_s"] is None
 
 

@@ -18,6 +18,7 @@ def test_the_example_config_parses_with_every_key(tmp_path: Path) -> None:
     config = load_config(ROOT / "etc" / "naemon-bridge.toml")
     assert (config.server.host, config.server.port) == ("127.0.0.1", 8888)
     assert config.engine.kind is EngineKind.NAEMON
+    assert (config.health.stalled_after, config.health.max_spool_age) == (10.0, 60.0)
     assert [u.name for u in config.users] == ["status_update", "backup-jobs", "barcode-readers"]
     assert "mysecret" not in repr(config) and "1484558366922" not in repr(config)
     grants = config.users[1].grants
@@ -69,6 +70,9 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[[users]]\nname = "u"\npassword = "p"\nhosts = ["re:(unclosed"]\n', "users[0].hosts", "bad regular"),
     ('[[users]]\nname = "u"\npassword = "p"\nservices = "http"\n', "users[0].services", "must be an array"),
     ('[auth]\nmax_failures = 0\n', "auth.max_failures", "at least 1"),
+    ('[health]\nstalled_after = 0\n', "health.stalled_after", "at least 0.1, not 0"),
+    ('[health]\nmax_spool_age = "1m"\n', "health.max_spool_age", "must be a number, not a string"),
+    ('[health]\nstaled_after = 5\n', "health.staled_after", "unknown key"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = tmp_path / "bridge.toml"

@@ -12,7 +12,7 @@ import pytest
 from bridge.core.errors import SpoolFull
 from bridge.engine.delivery import Delivery
 from bridge.engine.spool import Spool
-from bridge.engine.transport import PIPE_BUF, FifoTransport, pack
+from bridge.engine.transport import FRAGMENT_MARKER, PIPE_BUF, FifoTransport, pack
 from tests.conftest import FifoReader, collect
 
 MAX = 1 << 30
@@ -194,3 +194,117 @@ async def test_health_reports_the_engine_and_the_spool(fifo: Path, tmp_path: Pat
             await asyncio.sleep(0.02)
     finally:
         await task.stop()
+
+
+def long_line(tag: str, size: int = 18_000) -> bytes:
+    """A result longer than PIPE_BUF: the pipe may take it in part."""
+    return f"[1] PROCESS_SERVICE_CHECK_RESULT;h;{tag};0;{tag} ".encode() + tag[-1].encode() * size
+
+
+async def within(seconds: float, awaitable: object) -> object:
+    """Await with a deadline, so a delivery that hangs fails the test instead of hanging it."""
+    return await asyncio.wait_for(awaitable, seconds)  # type: ignore[arg-type]
+
+
+async def test_a_long_line_the_stalled_engine_takes_in_part_is_spooled_and_finished_before_anything_else(
+        fifo: Path, tmp_path: Path) -> None:
+    """The engine holds its pipe open but reads nothing (stopped): a long line goes in only in part. Its request is
+    answered within busy_wait (the rest of it and what follows are spooled), and when the engine reads, the line
+    is finished first: every line arrives whole, once, and none inside another."""
+    marker = tmp_path / "spool" / FRAGMENT_MARKER
+    task = Delivery(FifoTransport(fifo, fragment_marker=marker), Spool(tmp_path / "spool"), max_spool_bytes=MAX,
+                    busy_wait=0.05)
+    reader = FifoReader(fifo)  # open, not reading
+    await task.start()
+    try:
+        sent = [long_line(f"svc{i}") for i in range(6)] + [b"[1] PROCESS_SERVICE_CHECK_RESULT;h;short;0;after"]
+        await within(10, task.submit(sent))
+        assert task.spool.pending_results > 0 and task.transport.unfinished and marker.exists()
+        await within(10, task.submit([b"[1] PROCESS_SERVICE_CHECK_RESULT;h;short;0;next"]))
+        assert task.health().stalled_s is not None
+        got = await collect(reader, len(sent) + 1)
+        assert got == sent + [b"[1] PROCESS_SERVICE_CHECK_RESULT;h;short;0;next"]
+        assert not marker.exists() and task.health().stalled_s is None
+    finally:
+        await task.stop(timeout=5)
+        reader.close()
+
+
+async def test_a_fragment_left_by_an_earlier_run_is_ended_before_the_next_line(fifo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "spool" / FRAGMENT_MARKER
+    reader = FifoReader(fifo)  # open, not reading
+    first = Delivery(FifoTransport(fifo, fragment_marker=marker), Spool(tmp_path / "spool"), max_spool_bytes=MAX,
+                     busy_wait=0.05)
+    await first.start()
+    sent = [long_line(f"svc{i}") for i in range(6)]
+    await within(10, first.submit(sent))
+    assert first.transport.unfinished
+    await first.stop(timeout=5)  # the rest of the line cannot follow through another descriptor
+    assert marker.exists()
+    second = Delivery(FifoTransport(fifo, fragment_marker=marker), Spool(tmp_path / "spool"),
+                      max_spool_bytes=MAX, busy_wait=0.05)
+    await second.start()
+    try:
+        assert second.transport.unfinished
+        nxt = b"[1] PROCESS_SERVICE_CHECK_RESULT;h;short;0;next"
+        await within(10, second.submit([nxt]))
+        got: list[bytes] = []
+        deadline = asyncio.get_running_loop().time() + 10
+        while nxt not in got:
+            got += reader.read_lines()
+            assert asyncio.get_running_loop().time() < deadline, f"{len(got)} lines so far"
+            await asyncio.sleep(0.01)
+        # Whole lines in order; the fragment arrives as a line of its own (a prefix of one sent again whole).
+        whole = [line for line in got if line in sent or line == nxt]
+        assert whole[-1] == nxt and [line for line in whole if line != nxt] == sent
+        fragments = [line for line in got if line not in whole]
+        assert len(fragments) == 1 and any(line.startswith(fragments[0]) for line in sent)
+        assert not marker.exists()
+    finally:
+        await second.stop(timeout=5)
+        reader.close()
+
+
+async def test_a_stalled_engine_holds_no_request_longer_than_busy_wait(fifo: Path, tmp_path: Path) -> None:
+    """Ordinary lines, the engine's pipe open and full: every request is spooled and answered in turn."""
+    task = Delivery(FifoTransport(fifo), Spool(tmp_path / "spool"), max_spool_bytes=MAX, busy_wait=0.05)
+    reader = FifoReader(fifo)  # open, not reading
+    await task.start()
+    try:
+        sent = [f"[1] PROCESS_SERVICE_CHECK_RESULT;h;s;0;result {i:04d} {'x' * 420}".encode() for i in range(300)]
+        for line in sent:  # one at a time, as clients send them
+            await within(5, task.submit([line]))
+        assert task.spool.pending_results > 100
+        assert await collect(reader, len(sent)) == sent
+    finally:
+        await task.stop(timeout=5)
+        reader.close()
+
+
+async def test_a_fragment_whose_reader_went_away_is_ended_when_the_pipe_is_reopened(fifo: Path,
+                                                                                      tmp_path: Path) -> None:
+    """The engine dies with part of a long line read: the rest can no longer follow; after the pipe is reopened a
+    line break comes before anything else, then the line again whole from the spool."""
+    task = Delivery(FifoTransport(fifo, fragment_marker=tmp_path / "spool" / FRAGMENT_MARKER),
+                    Spool(tmp_path / "spool"), max_spool_bytes=MAX, busy_wait=0.05, probe_interval=0.05)
+    engine = FifoReader(fifo)  # open, not reading
+    await task.start()
+    try:
+        sent = [long_line(f"svc{i}") for i in range(6)]
+        await within(10, task.submit(sent))
+        assert task.transport.unfinished
+        engine.close()
+        await within(10, task.submit([b"[1] PROCESS_SERVICE_CHECK_RESULT;h;short;0;while away"]))  # EPIPE: spooled
+        assert task.engine_reachable is False
+        engine = FifoReader(fifo)  # a new engine, a new pipe
+        got = await collect(engine, 1)
+        deadline = asyncio.get_running_loop().time() + 10
+        while got[-1:] != [b"[1] PROCESS_SERVICE_CHECK_RESULT;h;short;0;while away"]:
+            got += engine.read_lines()
+            assert asyncio.get_running_loop().time() < deadline, f"{len(got)} lines so far"
+            await asyncio.sleep(0.01)
+        assert got[0] == b"", "a line break first"
+        assert got[1] in sent and got[1:-1] == sent[sent.index(got[1]):]
+    finally:
+        await task.stop(timeout=5)
+        engine.close()

@@ -65,7 +65,7 @@ def test_daemon_pidfile_second_instance_logrotate_and_stop(tmp_path: Path) -> No
     try:
         assert alive(pid) and pid != os.getpid()
         url = listening_url(log)
-        assert http("GET", f"{url}/health")[1]["engine"] == {"reachable": False}
+        assert http("GET", f"{url}/health")[1]["engine"] == {"reachable": False, "stalled_s": None}
 
         second = serve("--config", str(config), "--daemon", "--pidfile", str(pidfile))
         assert second.returncode == 1

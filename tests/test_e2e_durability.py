@@ -201,11 +201,12 @@ def test_health_shows_the_outage_and_the_recovery(stopped_engine: NagiosSandbox,
         status, body = http("GET", f"{url}/health")
         assert status == 503
         assert body["status"] == "degraded" and body["engine"]["reachable"] is False
+        assert body["reasons"][0].startswith("the engine does not take commands: ")
         assert body["spool"]["results"] == 1 and body["spool"]["oldest_age_s"] >= 0
         stopped_engine.start()
         wait_for(lambda: http("GET", f"{url}/health")[0] == 200, what="/health to recover")
         status, body = http("GET", f"{url}/health")
-        assert body == {"status": "ok", "engine": {"reachable": True},
+        assert body == {"status": "ok", "reasons": [], "engine": {"reachable": True, "stalled_s": None},
                         "spool": {"results": 0, "bytes": 0, "max_bytes": body["spool"]["max_bytes"],
                                   "oldest_age_s": None},
                         "freshness": {"fresh": 1, "stale": 0}}

@@ -106,6 +106,14 @@ class FreshnessConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """When ``GET /health`` says degraded though the engine holds its pipe open (a stopped or hung engine)."""
+
+    stalled_after: float = 10.0  # seconds the engine may take nothing from its pipe while results wait
+    max_spool_age: float = 60.0  # seconds the oldest spooled result may wait
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
     target: str = "stderr"  # "stderr", "syslog" or "file"
@@ -150,6 +158,7 @@ class Config:
     log: LogConfig = LogConfig()
     auth: AuthConfig = AuthConfig()
     freshness: FreshnessConfig = FreshnessConfig()
+    health: HealthConfig = HealthConfig()
     users: tuple[User, ...] = ()
 
 
@@ -457,6 +466,8 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
                                      max_address_failures=int(s.number("max_address_failures", 100, low=1)),
                                      hash_threads=int(s.number("hash_threads", 2, low=1, high=64)),
                                      hash_queue=int(s.number("hash_queue", 64, low=0))),
+        "health": lambda s: HealthConfig(stalled_after=s.number("stalled_after", 10.0, low=0.1),
+                                         max_spool_age=s.number("max_spool_age", 60.0, low=0.1)),
     }
     unknown = sorted(set(data) - set(sections) - {"users"})
     if unknown:

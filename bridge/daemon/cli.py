@@ -113,7 +113,9 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     import bridge.daemon.reload  # noqa: F401
     import bridge.daemon.server  # noqa: F401
+    import bridge.daemon.workers  # noqa: F401
     import bridge.http.app  # noqa: F401
+    import bridge.intake  # noqa: F401  (every dialect and what it imports: decimal, xml …)
     from bridge.daemon.server import event_loop_factory
 
     event_loop_factory()  # imports uvloop now: the loop must not depend on what server.user may read

@@ -4,7 +4,10 @@ or on disk in the spool: that is what a 2xx promises. Nothing else writes to the
 
 Order: while anything is spooled, new lines are appended behind it, and the spool drains into the engine first.
 A pipe that is full while the engine still reads is waited out (``busy_wait``, engine.busy_wait) before anything
-is spooled.
+is spooled — and never longer: an engine that has stopped (SIGSTOP, a hang) keeps its pipe open but full, and a line
+that cannot go in whole within ``busy_wait`` goes to the spool with everything behind it, its request answered. A
+full pipe is then watched (the kernel says when it has room), not polled, and ``health()`` says how long it has
+accepted nothing while lines wait.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from bridge.engine.transport import Transport, Written
 log = logging.getLogger("naemon_bridge.delivery")
 
 _BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all: bounded, so its return is seen within 2 s
+_FULL_PIPE_RECHECK = 1.0  # seconds between tries of a full pipe should its becoming writable go unnoticed
 PROBE_INTERVAL = 2.0  # how often an idle bridge checks that the engine still reads its pipe
 
 
@@ -34,6 +38,8 @@ class DeliveryHealth:
     spool_bytes: int
     spool_max_bytes: int
     oldest_age_s: float | None
+    engine_problem: str | None = None  # why the engine does not read its pipe, while it does not
+    stalled_s: float | None = None  # seconds the pipe has accepted nothing while lines wait; None: nothing waits
 
     @property
     def spool_fill(self) -> float:
@@ -67,7 +73,10 @@ class Delivery:
         self._next_probe = 0.0
         self._next_sync: float | None = None
         self._down_since: float | None = None
+        self._down_reason: str | None = None
         self._spooled_while_down = 0
+        self._pipe_full = False  # the last write found the pipe full: the idle wait watches it for room
+        self._blocked_since: float | None = None  # since when lines wait and the pipe has accepted nothing
 
     async def start(self) -> None:
         await asyncio.to_thread(self.spool.open)
@@ -118,20 +127,22 @@ class Delivery:
         self._fsync_interval = fsync_interval
 
     def health(self) -> DeliveryHealth:
-        oldest = self.spool.oldest_appended_at
+        # The spool's commit runs in a thread and resets its oldest time last: no results, no age.
+        oldest = self.spool.oldest_appended_at if self.spool.pending_results else None
+        waiting = bool(self.spool.pending_results or self._waiting or self.transport.unfinished)
+        stalled = round(time.monotonic() - self._blocked_since, 3) \
+            if waiting and self._blocked_since is not None else None
         return DeliveryHealth(
             engine_reachable=self.engine_reachable, spool_results=self.spool.pending_results,
             spool_bytes=self.spool.pending_bytes, spool_max_bytes=self.max_spool_bytes,
-            oldest_age_s=round(max(0.0, self._clock() - oldest), 3) if oldest is not None else None)
+            oldest_age_s=round(max(0.0, self._clock() - oldest), 3) if oldest is not None else None,
+            engine_problem=None if self.engine_reachable else self._down_reason, stalled_s=stalled)
 
     # -- the task ------------------------------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
             if not self._waiting and not self._stopping:
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._timeout())
-                except TimeoutError:
-                    pass
+                await self._idle(self._timeout())
             self._wakeup.clear()
             items = list(self._waiting)
             self._waiting.clear()
@@ -155,10 +166,30 @@ class Delivery:
         now = time.monotonic()
         deadlines = [self._next_probe]
         if self.spool.pending_results:
-            deadlines.append(self._retry_at)
+            # A full pipe is watched by _idle; the timer is only a fallback should the kernel's word be missed.
+            deadlines.append(now + _FULL_PIPE_RECHECK if self._pipe_full else self._retry_at)
         if self._next_sync is not None:
             deadlines.append(self._next_sync)
         return max(0.0, min(deadlines) - now)
+
+    async def _idle(self, timeout: float) -> None:
+        """Wait for a request, the next deadline, or — while spooled lines wait on a full pipe — room in it."""
+        if not (self._pipe_full and self.spool.pending_results):
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                pass
+            return
+        waits: list[asyncio.Task[object]] = [asyncio.ensure_future(self._wakeup.wait()),
+                                             asyncio.ensure_future(self.transport.wait_ready(timeout))]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            # Let them finish here: a watcher still registered on the pipe would be removed by its own late
+            # cleanup after the next one was registered.
+            await asyncio.gather(*waits, return_exceptions=True)
 
     def _probe(self) -> None:
         self._next_probe = time.monotonic() + self._probe_interval
@@ -176,6 +207,12 @@ class Delivery:
         if not self.spool.pending_results:  # else: nothing overtakes what is spooled
             flat = [line for lines, _ in items for line in lines]
             written = await self._write_patiently(flat)
+            if written.partial:
+                left = len(flat) - written.prefix
+                log.warning("the engine's command pipe stayed full for %s s with a line of %d bytes partly in it "
+                            "(the engine does not read): it and the %d lines behind it go to the spool; the rest "
+                            "of it goes in first when the engine reads", self.busy_wait,
+                            len(flat[written.prefix]), left - 1)
             whole, start = [], 0
             for number, item in enumerate(items):
                 lines = item[0]
@@ -234,10 +271,11 @@ class Delivery:
             # Only the unbroken run from the start is marked delivered; with several query-handler connections a
             # line after a gap may go again later (at least once).
             await asyncio.to_thread(self.spool.commit, batch, written.prefix)
-            if (written.stopped is not None and written.stopped.down) or self._waiting or self._stopping:
-                return  # the engine is gone (backoff set), or requests wait: answer them first
-            if written.prefix < len(lines):
-                await self.transport.wait_ready(0.1)  # the pipe is full: go on as soon as the engine reads
+            # The engine is gone (backoff set) or its pipe is full (the idle wait watches it: waiting here would
+            # hold the requests that arrive meanwhile, which must reach the spool within busy_wait), or requests
+            # wait: answer them first.
+            if written.stopped is not None or self._waiting or self._stopping:
+                return
 
     async def _write_patiently(self, lines: Sequence[bytes]) -> Written:
         """Write, and while the engine is only busy (its pipe full, but it reads), wait for room for up to
@@ -256,7 +294,8 @@ class Delivery:
                 written.taken[index] = more.taken[position]
                 if position in more.refusals:
                     written.refusals[index] = more.refusals[position]
-            written.stopped = more.stopped
+            written.stopped, written.partial = more.stopped, more.partial
+            written.accepted = written.accepted or more.accepted
         return written
 
     async def _write(self, lines: Sequence[bytes]) -> Written:
@@ -266,6 +305,12 @@ class Delivery:
         if taken:
             self._on_delivered(taken)
         stopped = written.stopped
+        now = time.monotonic()
+        if stopped is None:
+            self._blocked_since = None
+        elif taken or written.accepted or self._blocked_since is None:
+            self._blocked_since = now  # lines are left; the engine's silence is counted from its last byte
+        self._pipe_full = stopped is not None and not stopped.down
         if stopped is None:
             self._mark_up()
             self._backoff = 0.0
@@ -273,7 +318,7 @@ class Delivery:
             self._mark_down(stopped.reason)
             self._set_backoff(_BACKOFF_DOWN)
         else:
-            self._retry_at = 0.0  # busy, not gone: the drain waits for room in the pipe rather than a timer
+            self._retry_at = 0.0  # busy, not gone: the idle wait watches for room in the pipe rather than a timer
         return written
 
     def _set_backoff(self, bounds: tuple[float, float]) -> None:
@@ -284,6 +329,7 @@ class Delivery:
 
     def _mark_down(self, reason: str) -> None:
         self.engine_reachable = False
+        self._down_reason = reason
         if self._down_since is None:
             self._down_since = time.monotonic()
             self._spooled_while_down = 0

@@ -3,8 +3,11 @@ line by line, what became of them; the delivery task (``bridge.engine.delivery``
 
 FIFO facts (engine.md, pipe(7)): opened ``O_WRONLY|O_NONBLOCK`` so nothing ever blocks the loop; ENXIO = engine not
 running, ENOENT = no FIFO, EAGAIN = pipe full, EPIPE = reader gone. Writes of at most PIPE_BUF bytes are atomic, so
-lines are packed into writes of whole lines up to PIPE_BUF and never interleave with other writers; a longer line
-is written alone, finishing any partial write before anything else.
+lines are packed into writes of whole lines up to PIPE_BUF and never interleave with other writers. A longer line
+is written alone and may go in only in part (a stalled engine leaves a few free pages): the fragment in the pipe is
+then finished before anything else, or, when it cannot be (the pipe was reopened, the bridge restarted), ended with
+a line break first — never does another line's text follow a fragment and become part of it. A marker file
+(``FRAGMENT_MARKER``, in the spool directory) says across restarts that a fragment may be in the pipe.
 
 Query handler facts (engine.md, measured on Naemon 1.5.2): ``@command run <line>\\0`` on a persistent Unix-socket
 connection; the reply ends in NUL: ``200: OK`` (parsed and queued — not proof of success), ``400: <reason>\\n``
@@ -30,6 +33,11 @@ from typing import Protocol
 log = logging.getLogger("naemon_bridge.transport")
 
 PIPE_BUF = 4096
+# Present while a line longer than PIPE_BUF may sit in the pipe unfinished: created before its first byte is
+# written, removed once its last byte or a terminating line break is in. Found at start, it means the previous run
+# died in the middle of such a line, so the first write ends that fragment with a line break. No fsync: a crash of
+# the machine empties the pipe too, and what survives a crash of the process (the page cache) is all it needs.
+FRAGMENT_MARKER = "pipe-fragment"
 
 
 class PipeUnavailable(Exception):
@@ -42,13 +50,33 @@ class PipeUnavailable(Exception):
 
 
 class CommandPipe:
-    """The engine's command FIFO, opened without blocking and reopened when the engine comes back."""
+    """The engine's command FIFO, opened without blocking and reopened when the engine comes back.
 
-    def __init__(self, path: Path) -> None:
+    ``fragment_marker`` (a file in the spool directory) remembers across restarts that a long line may be left
+    unfinished in the pipe; without it that is remembered only while the process lives.
+    """
+
+    def __init__(self, path: Path, *, fragment_marker: Path | None = None) -> None:
         self.path = Path(path)
         self._fd: int | None = None
         self._inode: int | None = None
         self._checked_at = 0.0
+        self._marker = fragment_marker
+        self._marked = fragment_marker is not None and fragment_marker.exists()
+        self._rest = b""  # the unwritten end of a long line partly in the pipe through ``_fd``
+        self._rest_of = b""  # that line
+        # A fragment may be in the pipe that can no longer be finished (another descriptor, another run): the next
+        # write starts with a line break, so the engine takes the fragment as a line of its own.
+        self._unterminated = self._marked
+        if self._marked:
+            log.warning("%s: the last run stopped in the middle of a line longer than %d bytes; a line break ends "
+                        "what of it is in the pipe before anything else is written (acknowledged lines go again "
+                        "whole from the spool)", fragment_marker, PIPE_BUF)
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether a fragment of a line may be in the pipe: nothing else goes in before it is finished or ended."""
+        return bool(self._rest) or self._unterminated
 
     def _open(self) -> int:
         now = time.monotonic()
@@ -82,8 +110,15 @@ class CommandPipe:
         """Whether the engine reads its pipe now: None if it does, else why not.
 
         Reopening is the only way to ask without writing: a FIFO open for writing with no reader fails (ENXIO),
-        while a descriptor held since before the engine stopped would not notice until the next write.
+        while a descriptor held since before the engine stopped would not notice until the next write. While a
+        long line is partly in the pipe, its descriptor is kept (only it can finish the line) and a second one asks.
         """
+        if self._rest:
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            except OSError as exc:
+                return _describe(exc, self.path)
+            return None
         self.close()
         try:
             self._open()
@@ -123,6 +158,32 @@ class CommandPipe:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._rest:  # no other descriptor may finish it: whoever reads the pipe next gets it ended instead
+            self._rest, self._rest_of = b"", b""
+            self._unterminated = True
+
+    def _mark(self) -> None:
+        """Remember on disk, before the first byte of a long line goes in, that it may stay unfinished."""
+        if self._marker is None or self._marked:
+            return
+        try:
+            self._marker.write_text(f"{self.path}\n")
+        except OSError as exc:
+            log.error("cannot write %s (%s): a restart in the middle of a long line could not end it",
+                      self._marker, exc.strerror or exc)
+            return
+        self._marked = True
+
+    def _unmark(self) -> None:
+        if not self._marked or self.unfinished or self._marker is None:
+            return
+        try:
+            self._marker.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("cannot remove %s (%s): the next start writes an empty line first (harmless)",
+                      self._marker, exc.strerror or exc)
+            return
+        self._marked = False
 
 
 def _describe(exc: OSError, path: Path) -> str:
@@ -158,6 +219,8 @@ class Written:
     taken: list[bool]  # reached the engine (refused ones included: the engine has dealt with them)
     refusals: dict[int, str] = field(default_factory=dict)  # the engine's reason, for lines it refused
     stopped: PipeUnavailable | None = None  # why some lines were not taken
+    accepted: bool = False  # the engine took bytes (part of a long line counts), though maybe no whole line
+    partial: bool = False  # the first line not taken is partly in the pipe; its rest goes before anything else
 
     @property
     def prefix(self) -> int:
@@ -167,6 +230,10 @@ class Written:
 
 class Transport(Protocol):
     path: Path
+
+    @property
+    def unfinished(self) -> bool:
+        """A line is partly in the engine's pipe: its rest goes before anything else."""
 
     async def write(self, lines: Sequence[bytes]) -> Written: ...
 
@@ -191,32 +258,77 @@ class FifoTransport(CommandPipe):
             return
 
     async def write(self, lines: Sequence[bytes]) -> Written:
-        taken = [False] * len(lines)
-        done = 0
+        result = Written([False] * len(lines))
         try:
-            for group in pack(lines):
+            done = self._settle(lines, result)
+            if done is None:
+                result.stopped = PipeUnavailable("pipe full", down=False)
+                return result
+            for group in pack(lines[done:]):
                 data = b"".join(line + b"\n" for line in group)
                 if len(data) <= PIPE_BUF:
                     if self._write(data) == 0:
-                        return Written(taken, stopped=PipeUnavailable("pipe full", down=False))
-                elif not await self._write_long(data):
-                    return Written(taken, stopped=PipeUnavailable("pipe full", down=False))
+                        result.stopped = PipeUnavailable("pipe full", down=False)
+                        return result
+                    result.accepted = True
+                elif not self._write_long(group[0], data, result):
+                    result.stopped = PipeUnavailable("pipe full", down=False)
+                    return result
                 for index in range(done, done + len(group)):
-                    taken[index] = True
+                    result.taken[index] = True
                 done += len(group)
         except PipeUnavailable as exc:
-            return Written(taken, stopped=exc)
-        return Written(taken)
+            result.stopped = exc
+        return result
 
-    async def _write_long(self, data: bytes) -> bool:
-        """A line longer than PIPE_BUF: once a part is in, the rest must follow before anything else."""
-        written = self._write(data)
+    def _settle(self, lines: Sequence[bytes], result: Written) -> int | None:
+        """Before any other line: finish the long line partly in the pipe, or end a fragment that cannot be
+        finished with a line break. Returns how many of ``lines`` that took (1 when the line finished is the first
+        of them, as when its request was spooled and the spool drains), or None while the pipe has no room."""
+        if not self.unfinished:
+            return 0
+        self._open()  # a recreated FIFO closes the descriptor the rest belonged to: then the fragment is ended
+        if self._rest:
+            written = self._write(self._rest)
+            result.accepted = written > 0
+            self._rest = self._rest[written:]
+            if self._rest:
+                result.partial = bool(lines) and lines[0] == self._rest_of
+                return None
+            finished, self._rest_of = self._rest_of, b""
+            self._unmark()
+            if lines and lines[0] == finished:
+                result.taken[0] = True
+                return 1
+            return 0
+        if self._unterminated:
+            if self._write(b"\n") == 0:
+                return None
+            result.accepted = True
+            self._unterminated = False
+            self._unmark()
+            log.info("%s: ended the fragment of a long line left in the pipe with a line break", self.path)
+        return 0
+
+    def _write_long(self, line: bytes, data: bytes, result: Written) -> bool:
+        """A line longer than PIPE_BUF (``data`` is it with its line break): whole, or its rest kept for the next
+        write. False when not all of it went in."""
+        self._mark()
+        try:
+            written = self._write(data)
+        except PipeUnavailable:
+            self._unmark()  # nothing of it went in
+            raise
+        if written == len(data):
+            result.accepted = True
+            self._unmark()
+            return True
         if written == 0:
+            self._unmark()
             return False
-        while written < len(data):
-            await self.wait_writable(1.0)
-            written += self._write(data[written:])
-        return True
+        result.accepted = result.partial = True
+        self._rest, self._rest_of = data[written:], line
+        return False
 
 
 def host_of(line: bytes) -> bytes:
@@ -307,6 +419,10 @@ class QueryTransport:
 
     async def wait_ready(self, timeout: float) -> None:
         return  # each request waits for its reply: never "too busy"
+
+    @property
+    def unfinished(self) -> bool:
+        return False  # each request is one message on a connection, whole or not at all
 
     def probe(self) -> str | None:
         """Whether the query socket accepts a connection now (the engine removes it while stopped)."""

@@ -15,7 +15,7 @@ from bridge.engine.delivery import Delivery
 from bridge.engine.files import EngineFiles
 from bridge.engine.monitor import FreshnessMonitor
 from bridge.engine.spool import Spool
-from bridge.engine.transport import FifoTransport, QueryTransport, Transport
+from bridge.engine.transport import FRAGMENT_MARKER, FifoTransport, QueryTransport, Transport
 from bridge.http.credentials import Authenticator
 from bridge.http.dialects import Dialect
 from bridge.http.keys import AUTH, CLOCK, CONFIG, DELIVERY, DIALECTS, ENGINE_FILES, FRESHNESS, METRICS, MONITOR
@@ -29,7 +29,8 @@ def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) ->
     spool = Spool(config.spool.directory, fsync=config.spool.fsync, clock=clock, on_lost=metrics.spool_lost.inc)
     engine = config.engine
     transport: Transport = QueryTransport(engine.query_socket, engine.query_connections) \
-        if engine.query_socket is not None else FifoTransport(engine.command_file)
+        if engine.query_socket is not None else \
+        FifoTransport(engine.command_file, fragment_marker=config.spool.directory / FRAGMENT_MARKER)
     return Delivery(transport, spool, max_spool_bytes=config.spool.max_bytes,
                     fsync_interval=config.spool.fsync_interval, busy_wait=engine.busy_wait, clock=clock,
                     on_delivered=metrics.delivered.inc)
