@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -159,9 +160,12 @@ def test_schemathesis_finds_the_server_as_documented_and_nothing_malformed_reach
     bridge = start_bridge(config)
     try:
         url = bridge.wait_listening()
+        document = tmp_path / "openapi.json"
+        document.write_text(json.dumps(json_bodies_only(json.loads(urllib.request.urlopen(
+            f"{url}/api/openapi.json", timeout=30).read()))))
         run = subprocess.run(
             [*command, "--config-file", str(tmp_path / "schemathesis.toml"), "--no-color", "run",
-             f"{url}/api/openapi.json", "--auth", "fuzz:fuzz-pw", "--phases", "coverage,fuzzing",
+             str(document), "--url", url, "--auth", "fuzz:fuzz-pw", "--phases", "coverage,fuzzing",
              "--max-examples", str(MAX_EXAMPLES), "--workers", "2", "--seed", "20261202",
              "--generation-database", "none",
              "--include-operation-id-regex", representative_operations()],
@@ -177,6 +181,17 @@ def test_schemathesis_finds_the_server_as_documented_and_nothing_malformed_reach
     problems = [(why, line[:300]) for line in lines if (why := malformed(line)) is not None]
     assert problems == [], problems[:20]
     assert len(lines) > 200, f"only {len(lines)} lines reached the pipe: the run exercised too little"
+
+
+def json_bodies_only(document: dict) -> dict:
+    """The served document, fuzzed with JSON bodies only. A form's ignored keys take any value (a form is text),
+    and a schema that says "anything" sends the generator down a recursive path that trips a CPython 3.11 bug in
+    ast.parse; tests/test_bad_input.py drives the form decoder itself."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                operation.get("requestBody", {}).get("content", {}).pop("application/x-www-form-urlencoded", None)
+    return document
 
 
 @pytest.mark.parametrize("line,why", [

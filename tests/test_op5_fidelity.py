@@ -230,6 +230,19 @@ async def test_extra_parameters_are_ignored_and_named(client: TestClient, reader
     assert len(await collect(reader, 1)) == 1
 
 
+@pytest.mark.parametrize("value", [["a"], {"k": 1}])
+async def test_an_extra_parameter_holding_a_list_or_an_object_is_refused(client: TestClient, reader: FifoReader,
+                                                                         value: object) -> None:
+    status, body = await op5(client, "PROCESS_HOST_CHECK_RESULT", {"host_name": "web1", "status_code": 0,
+                                                                   "tags": value})
+    assert status == 400 and body["error"] == "Invalid parameter 'tags'"
+    assert "no op5 parameter takes a" in body["full_error"]
+    status, _ = await op5(client, "PROCESS_HOST_CHECK_RESULT", {"host_name": "web1", "status_code": 0})
+    assert status == 200
+    assert await collect(reader, 1) == [f"[{NOW}] PROCESS_HOST_CHECK_RESULT;web1;0;(No output returned from plugin)"
+                                        .encode()]  # the refused one wrote nothing
+
+
 async def test_without_extras_the_answer_is_the_same_bytes(client: TestClient, reader: FifoReader) -> None:
     for query in ("", "?format=json", "?format=JSON"):
         response = await client.post(f"/api/command/PROCESS_HOST_CHECK_RESULT{query}", headers=OPS,
