@@ -114,8 +114,12 @@ def read_blocks(path: Path, kind: str) -> list[dict[str, str]]:
 def engine_processes(engine: NagiosSandbox) -> list[int]:
     """The engine's main process and its children (Nagios 4 forks its check workers and a command-file worker,
     each in a process group of its own, so a signal to the main group would miss them)."""
-    main = engine.pid
-    assert main is not None, "the engine is not running"
+    assert engine.pid is not None, "the engine is not running"
+    return processes_of(engine.pid)
+
+
+def processes_of(pid: int) -> list[int]:
+    """``pid`` and its children, read from /proc."""
     children = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -123,9 +127,9 @@ def engine_processes(engine: NagiosSandbox) -> list[int]:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == main:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 children.append(int(entry))
-    return [main, *children]
+    return [pid, *children]
 
 
 def _state(pid: int) -> str:

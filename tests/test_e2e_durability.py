@@ -13,7 +13,7 @@ from pathlib import Path
 from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService
 from bridge.engine.spool import Spool
 from tests.conftest import BridgeProcess, bridge_config, require_nagios, start_bridge
-from tests.helpers import engine_outputs, http, read_status, wait_for
+from tests.helpers import engine_outputs, http, processes_of, read_status, wait_for
 
 AUTH = ("u", "p")
 
@@ -63,20 +63,6 @@ def test_kill_9_with_a_full_spool_then_restart_delivers_everything_in_order(stop
         assert again.stop() == 0
 
 
-def _processes_of(pid: int) -> list[int]:
-    """``pid`` and its children (Nagios runs a command-file worker beside its main process)."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(entry))
-    return [pid, *children]
-
-
 def test_kill_9_mid_drain_then_restart_delivers_everything_in_order(stopped_engine: NagiosSandbox,
                                                                      tmp_path: Path) -> None:
     config = bridge_config(tmp_path / "bridge.toml", stopped_engine)
@@ -90,7 +76,7 @@ def test_kill_9_mid_drain_then_restart_delivers_everything_in_order(stopped_engi
         assert (status, body["_status"]) == (200, "OK"), body
     # Start the engine but freeze it: it takes what fits in its buffers and the pipe, then the drain stalls.
     stopped_engine.start()
-    frozen = _processes_of(stopped_engine.pid or 0)
+    frozen = processes_of(stopped_engine.pid or 0)
     for pid in frozen:
         os.kill(pid, signal.SIGSTOP)
     try:
