@@ -7,6 +7,19 @@ from pathlib import Path
 import pytest
 
 from bridge.config.model import ConfigError, load_config
+from bridge.core.command_table import COMMANDS
+from bridge.core.objects import KnownObjects, parse_objects_cache
+from bridge.core.routing import (
+    decode_commands,
+    decode_message,
+    decode_objects,
+    encode_message,
+    encode_objects,
+    engines_for,
+    merged,
+    route,
+)
+from bridge.core.values import Command
 
 EDGE = '[cluster]\nrole = "edge"\nservers = ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]\nreplicas = 3\n'
 SINK = '[cluster]\nrole = "sink"\nengine = "naemon-eu1"\n'
@@ -57,3 +70,46 @@ def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, key: str, r
         _load(tmp_path, text)
     assert caught.value.key == key and reason in caught.value.reason, str(caught.value)
     assert str(caught.value).startswith(str(tmp_path / "bridge.toml"))
+
+
+# -- routing (pure) ----------------------------------------------------------------------------------------------
+
+def _engines() -> dict[str, KnownObjects]:
+    eu = parse_objects_cache("define host {\n\thost_name\teu-web\n}\ndefine service {\n\thost_name\teu-web\n"
+                             "\tservice_description\thttp\n}\ndefine hostgroup {\n\thostgroup_name\tweb\n}\n")
+    us = parse_objects_cache("define host {\n\thost_name\tus-db\n}\ndefine hostgroup {\n\thostgroup_name\tweb\n}\n")
+    return {"eu": eu, "us": us}
+
+
+def _command(name: str, *fields: str) -> Command:
+    return Command(COMMANDS[name], fields, 1700000000)
+
+
+def test_a_result_goes_to_the_engine_that_has_its_host() -> None:
+    engines = _engines()
+    eu = _command("PROCESS_SERVICE_CHECK_RESULT", "eu-web", "http", "0", "ok")
+    us = _command("PROCESS_HOST_CHECK_RESULT", "us-db", "1", "down")
+    eu2 = _command("PROCESS_HOST_CHECK_RESULT", "eu-web", "0", "up")
+    assert route([eu, us, eu2], engines) == [("eu", [eu, eu2]), ("us", [us])]  # each engine keeps the order
+    assert engines_for(_command("PROCESS_HOST_CHECK_RESULT", "nowhere", "0", "x"), engines) == []
+
+
+def test_group_and_engine_wide_commands_go_to_every_engine_that_has_them() -> None:
+    engines = _engines()
+    assert engines_for(_command("DISABLE_HOSTGROUP_HOST_CHECKS", "web"), engines) == ["eu", "us"]
+    assert engines_for(_command("DISABLE_NOTIFICATIONS"), engines) == ["eu", "us"]
+
+
+def test_an_edge_checks_names_against_every_engine_at_once() -> None:
+    both = merged(_engines())
+    assert set(both.hosts) == {"eu-web", "us-db"} and ("eu-web", "http") in both.services
+    problem = both.unknown(_command("PROCESS_SERVICE_CHECK_RESULT", "us-db", "http", "0", "ok"))
+    assert problem is not None and "no service 'http' on host 'us-db'" in str(problem)
+
+
+def test_objects_and_messages_survive_their_trip_through_jetstream() -> None:
+    objects = _engines()["eu"]
+    assert decode_objects(encode_objects(objects)) == objects
+    commands = [_command("PROCESS_SERVICE_CHECK_RESULT", "eu-web", "http", "2", "a;b|x=1\nlong")]
+    engine, message_id, body = decode_message(encode_message("eu", "abc123", commands))
+    assert (engine, message_id, decode_commands(body)) == ("eu", "abc123", commands)

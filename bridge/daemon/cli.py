@@ -156,7 +156,11 @@ def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConf
     log_file = setup_logging(log_config)
     for finding in findings:
         logging.getLogger("naemon_bridge").log(finding.level, "%s", finding.text)
-    app = make_app(config, DIALECTS)
+    if config.cluster is not None:
+        from bridge.daemon.cluster_roles import make_cluster_app
+        app = make_cluster_app(config, DIALECTS)
+    else:
+        app = make_app(config, DIALECTS)
     pool = None
     if config.server.workers > 1:
         pool = WorkerPool(app, Path(args.config).resolve(), sockets, hub_socket(config))
