@@ -52,7 +52,7 @@ class NatsNode:
         self.config.write_text(
             f"server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n"
             f"jetstream {{\n  store_dir: \"{directory / 'store'}\"\n  max_memory_store: 64MB\n"
-            f"  max_file_store: 1GB\n}}\n{cluster}")
+            f"  max_file_store: 16GB\n}}\n{cluster}")
 
     def start(self) -> None:
         log = (self.directory / "nats.log").open("ab")

@@ -140,8 +140,10 @@ class ClusterConnection:
                 self.kv = await self._bucket(self.js)
                 break
             except (nats.errors.Error, TimeoutError) as exc:
-                self.problem = f"JetStream does not answer: {exc or type(exc).__name__}"
-                log.debug("cluster: %s", self.problem)
+                problem = f"JetStream refuses the stream or its bucket: {exc or type(exc).__name__}"
+                if problem != self.problem:  # once per distinct reason, not every half second
+                    log.warning("cluster: %s", problem)
+                self.problem = problem
                 await asyncio.sleep(RECONNECT_WAIT)
         log.info("cluster: connected to %s, stream %s", self.connected_url, config.stream)
         self._ready.set()

@@ -1,0 +1,209 @@
+"""[cluster] end to end: a real three-node JetStream cluster (nats-server), two real Nagios 4, a sink beside each,
+two edges — every part a process of its own, started as a user starts it. One cluster for the module.
+
+Each test uses hosts of its own, so the tests never read each other's results.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bridge.daemon.nats_sandbox import NatsCluster, nats_binary
+from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService
+from tests.conftest import TEST_USER, BridgeProcess, require_nagios, start_bridge
+from tests.helpers import engine_outputs, http, wait_for
+
+AUTH = ("u", "p")
+TESTS = ("route", "node", "sink", "down", "cluster")
+EU_HOSTS = [SandboxHost(f"eu-{name}", (SandboxService("svc"),)) for name in TESTS]
+US_HOSTS = [SandboxHost(f"us-{name}", (SandboxService("svc"),)) for name in TESTS]
+
+
+def require_nats() -> None:
+    if nats_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("nats-server is not installed: .ci/run must install it")
+        pytest.skip("nats-server (Debian's nats-server) is not installed")
+
+
+@dataclass
+class Site:
+    nats: NatsCluster
+    engines: dict[str, NagiosSandbox]
+    sinks: dict[str, BridgeProcess]
+    edges: list[BridgeProcess]
+    folder: Path
+
+    def start_sink(self, engine: str) -> BridgeProcess:
+        sink = start_bridge(self.folder / f"sink-{engine}.toml")
+        sink.wait_listening()
+        self.sinks[engine] = sink
+        return sink
+
+
+def _cluster_section(nats: NatsCluster, role: str, engine: str | None = None) -> str:
+    servers = ", ".join(f'"{url}"' for url in nats.urls)
+    return (f'[cluster]\nrole = "{role}"\nservers = [{servers}]\nreplicas = 3\n'
+            + (f'engine = "{engine}"\n' if engine else ""))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    require_nagios()
+    require_nats()
+    folder = tmp_path_factory.mktemp("cluster")
+    nats = NatsCluster(folder / "nats", 3)
+    engines = {"eu": NagiosSandbox(folder / "nagios-eu", EU_HOSTS), "us": NagiosSandbox(folder / "nagios-us", US_HOSTS)}
+    site = Site(nats, engines, {}, [], folder)
+    try:
+        nats.start()
+        for name, engine in engines.items():
+            engine.verify()
+            engine.start()
+            (folder / f"sink-{name}.toml").write_text(
+                f'[server]\nlisten = "127.0.0.1:0"\n[engine]\nkind = "nagios"\ncommand_file = "{engine.command_file}"\n'
+                f'objects_cache = "{engine.objects_cache}"\n[spool]\ndirectory = "{folder / f"spool-sink-{name}"}"\n'
+                f'{_cluster_section(nats, "sink", name)}{TEST_USER}')
+            site.start_sink(name)
+        for index in range(2):
+            path = folder / f"edge-{index}.toml"
+            path.write_text(f'[server]\nlisten = "127.0.0.1:0"\n[engine]\nkind = "nagios"\n'
+                            f'[spool]\ndirectory = "{folder / f"spool-edge-{index}"}"\n'
+                            f'{_cluster_section(nats, "edge")}{TEST_USER}')
+            edge = start_bridge(path)
+            site.edges.append(edge)
+            edge.wait_listening()
+        for edge in site.edges:  # each edge has learnt both engines' hosts
+            wait_for(lambda e=edge: http("GET", f"{e.url}/health")[1].get("cluster", {}).get("engines") == ["eu", "us"],
+                     what="the edges to learn both engines")
+        yield site
+    except BaseException:
+        for name, process in [*[(f"edge {i}", e) for i, e in enumerate(site.edges)], *site.sinks.items()]:
+            print(f"--- {name}\n{process.log_text()[-3000:]}")
+        raise
+    finally:
+        for process in [*site.edges, *site.sinks.values()]:
+            process.stop()
+        for engine in engines.values():
+            engine.stop()
+        nats.stop()
+
+
+def _post(url: str, host: str, output: str) -> int:
+    status, _ = http("POST", f"{url}/api/command/PROCESS_SERVICE_CHECK_RESULT", auth=AUTH,
+                     body={"host_name": host, "service_description": "svc", "status_code": 0, "plugin_output": output})
+    return status
+
+
+def _arrived(engine: NagiosSandbox, host: str, expected: list[str]) -> bool:
+    got = engine_outputs(engine, host, "svc")
+    return set(expected) <= set(got)
+
+
+def test_results_reach_the_engine_that_has_their_host(site: Site) -> None:
+    first, second = site.edges
+    assert _post(first.url, "eu-route", "to eu via edge 0") == 200
+    assert _post(second.url, "us-route", "to us via edge 1") == 200
+    assert _post(first.url, "us-route", "to us via edge 0") == 200
+    wait_for(lambda: _arrived(site.engines["eu"], "eu-route", ["to eu via edge 0"]), what="eu's result")
+    wait_for(lambda: _arrived(site.engines["us"], "us-route", ["to us via edge 1", "to us via edge 0"]),
+             what="us's results")
+    assert engine_outputs(site.engines["us"], "eu-route", "svc") == []  # the other engine never saw it
+    # An unknown host is refused at the edge, as one bridge beside one engine refuses it.
+    status, body = http("POST", f"{first.url}/api/command/PROCESS_SERVICE_CHECK_RESULT", auth=AUTH,
+                        body={"host_name": "nowhere", "service_description": "svc", "status_code": 0})
+    assert status == 400 and "the engine has no host 'nowhere'" in body["full_error"]
+    status, health = http("GET", f"{first.url}/health")
+    assert status == 200 and health["cluster"]["role"] == "edge" and health["cluster"]["connected"]
+    status, health = http("GET", f"{site.sinks['eu'].url}/health")
+    assert health["cluster"]["role"] == "sink" and health["cluster"]["engine"] == "eu"
+    assert "naemon_bridge_cluster_stream_lag" in _metrics(site.sinks["eu"].url)
+
+
+def _metrics(url: str) -> str:
+    import urllib.request
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+        return answer.read().decode()
+
+
+def test_a_node_killed_mid_stream_loses_nothing(site: Site) -> None:
+    edge = site.edges[0]
+    expected = [f"node {i:03d}" for i in range(120)]
+    statuses: list[int] = []
+    sent = threading.Event()
+
+    def send() -> None:
+        for index, output in enumerate(expected):
+            statuses.append(_post(edge.url, "eu-node", output))
+            if index == 30:
+                sent.set()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    sent.wait(30)
+    victim = site.nats.nodes[0]
+    victim.kill()
+    sender.join(60)
+    assert statuses == [200] * len(expected)
+    wait_for(lambda: _arrived(site.engines["eu"], "eu-node", expected), timeout=60, what="every result")
+    victim.start()
+    site.nats.wait_healthy(nodes=[victim])
+
+
+def test_a_sink_killed_mid_drain_and_restarted_loses_nothing(site: Site) -> None:
+    engine = site.engines["eu"]
+    site.sinks["eu"].process.send_signal(signal.SIGKILL)
+    site.sinks["eu"].process.wait()
+    expected = [f"sink {i:03d}" for i in range(300)]
+    for output in expected:  # they wait in the stream: no sink takes them
+        assert _post(site.edges[1].url, "eu-sink", output) == 200
+    sink = site.start_sink("eu")
+    wait_for(lambda: engine_outputs(engine, "eu-sink", "svc"), what="the drain to begin")
+    sink.process.send_signal(signal.SIGKILL)  # mid-drain: some taken, some not yet acknowledged
+    sink.process.wait()
+    site.start_sink("eu")
+    wait_for(lambda: _arrived(engine, "eu-sink", expected), timeout=60, what="every result after the restarts")
+
+
+def test_an_engine_down_its_results_wait_in_the_stream_the_other_is_unaffected(site: Site) -> None:
+    eu, us = site.engines["eu"], site.engines["us"]
+    sink = site.sinks["eu"]
+    eu.stop()
+    try:
+        wait_for(lambda: http("GET", f"{sink.url}/health")[1]["cluster"]["holding_back"], what="the sink to hold back")
+        waiting = [f"down {i}" for i in range(20)]
+        for output in waiting:
+            assert _post(site.edges[0].url, "eu-down", output) == 200
+        assert _post(site.edges[0].url, "us-down", "us unaffected") == 200
+        wait_for(lambda: _arrived(us, "us-down", ["us unaffected"]), what="the other engine's result")
+        wait_for(lambda: http("GET", f"{sink.url}/health")[1]["cluster"]["stream_lag"] == len(waiting),
+                 what="eu's results to wait in the stream")
+        status, health = http("GET", f"{sink.url}/health")
+        assert status == 503 and health["spool"]["results"] == 0  # in the stream, not in the sink's spool
+    finally:
+        eu.start()
+    wait_for(lambda: _arrived(eu, "eu-down", waiting), timeout=60, what="eu's results once it is back")
+
+
+def test_the_whole_cluster_down_the_edge_spools_answers_2xx_and_forwards(site: Site) -> None:
+    edge = site.edges[1]
+    site.nats.stop()
+    try:
+        wait_for(lambda: not http("GET", f"{edge.url}/health")[1]["cluster"]["connected"], what="the edge to see it")
+        expected = [f"spooled {i}" for i in range(30)]
+        for output in expected:
+            assert _post(edge.url, "us-cluster", output) == 200
+        status, health = http("GET", f"{edge.url}/health")
+        assert status == 503 and health["spool"]["results"] > 0
+    finally:
+        site.nats.start()
+    wait_for(lambda: _arrived(site.engines["us"], "us-cluster", expected), timeout=90,
+             what="the spooled results once the cluster is back")
+    wait_for(lambda: http("GET", f"{edge.url}/health")[1]["spool"]["results"] == 0, what="the edge's spool to empty")
