@@ -6,17 +6,24 @@ Each test uses hosts of its own, so the tests never read each other's results.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bridge.config.model import ClusterConfig
+from bridge.core.command_table import COMMANDS
+from bridge.core.routing import encode_message
+from bridge.core.values import Command
 from bridge.daemon.nats_sandbox import NatsCluster, nats_binary
 from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService
+from bridge.engine.cluster import ClusterConnection, JetStreamTransport
 from tests.conftest import TEST_USER, BridgeProcess, require_nagios, start_bridge
 from tests.helpers import engine_outputs, http, wait_for
 
@@ -128,7 +135,6 @@ def test_results_reach_the_engine_that_has_their_host(site: Site) -> None:
 
 
 def _metrics(url: str) -> str:
-    import urllib.request
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
         return answer.read().decode()
 
@@ -207,3 +213,25 @@ def test_the_whole_cluster_down_the_edge_spools_answers_2xx_and_forwards(site: S
     wait_for(lambda: _arrived(site.engines["us"], "us-cluster", expected), timeout=90,
              what="the spooled results once the cluster is back")
     wait_for(lambda: http("GET", f"{edge.url}/health")[1]["spool"]["results"] == 0, what="the edge's spool to empty")
+
+
+def test_a_publish_retried_with_its_id_is_stored_once(site: Site) -> None:
+    """An edge that timed out waiting for an ack spools the message and sends it again, with the same id."""
+    config = ClusterConfig(role="edge", servers=tuple(site.nats.urls), stream="DEDUP_TEST", replicas=3)
+    result = Command(COMMANDS["PROCESS_HOST_CHECK_RESULT"], ("eu-route", "0", "up"), 1700000000)
+
+    async def publish_twice() -> int:
+        connection = ClusterConnection(config, "dedup test")
+        connection.start()
+        try:
+            assert await connection.wait_ready(20), connection.problem
+            transport = JetStreamTransport(connection)
+            line = encode_message("eu", "one-id", [result])
+            assert all((await transport.write([line])).taken)
+            assert all((await transport.write([line, encode_message("eu", "other-id", [result])])).taken)
+            assert connection.js is not None
+            return (await connection.js.stream_info("DEDUP_TEST")).state.messages
+        finally:
+            await connection.close()
+
+    assert asyncio.run(publish_twice()) == 2
