@@ -26,6 +26,7 @@ from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService
 from bridge.engine.cluster import ClusterConnection, JetStreamTransport
 from tests.conftest import TEST_USER, BridgeProcess, require_nagios, start_bridge
 from tests.helpers import engine_outputs, http, wait_for
+from tests.test_demo import _run_demo, _stop, _wait_line
 
 AUTH = ("u", "p")
 TESTS = ("route", "node", "sink", "down", "cluster")
@@ -235,3 +236,20 @@ def test_a_publish_retried_with_its_id_is_stored_once(site: Site) -> None:
             await connection.close()
 
     assert asyncio.run(publish_twice()) == 2
+
+
+def test_the_cluster_demo_routes_a_result_to_its_engine() -> None:
+    """``naemon-bridge demo --cluster``, as the README shows it: its own cluster, engines, sinks and edge."""
+    require_nagios()
+    require_nats()
+    process, lines = _run_demo("--cluster")
+    try:
+        url = _wait_line(lines, "an edge listens on", timeout=60).split("listens on ", 1)[1].split()[0]
+        status, _ = http("POST", f"{url}/api/command/PROCESS_SERVICE_CHECK_RESULT", auth=("demo", "demo"),
+                         body={"host_name": "web-us", "service_description": "http", "status_code": "2",
+                               "plugin_output": "down in us"})
+        assert status == 200
+        line = _wait_line(lines, "PROCESS_SERVICE_CHECK_RESULT;web-us;http;2;down in us")
+        assert line.startswith("nagios4 us:")
+    finally:
+        assert _stop(process) == 0
