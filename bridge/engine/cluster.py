@@ -54,7 +54,8 @@ DUPLICATE_WINDOW = 20 * 60.0  # seconds JetStream remembers message ids: longer 
 RECONNECT_WAIT = 0.5  # seconds between tries of the servers while none answers
 OBJECTS_INTERVAL = 1.0  # seconds between looks at the objects (a sink: its objects.cache; an edge: the bucket)
 FETCH_BATCH = 512  # messages a sink takes at once
-ACK_WAIT = 30.0  # seconds JetStream waits for a sink's ack before it delivers the message again
+ACK_WAIT = 10.0  # seconds JetStream waits for a sink's ack before it delivers the message again (a submit
+# returns within engine.busy_wait and a spool write)
 
 
 class ClusterConnection:
