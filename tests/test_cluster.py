@@ -20,6 +20,7 @@ from bridge.core.routing import (
     route,
 )
 from bridge.core.values import Command
+from bridge.daemon.cli import main
 
 EDGE = '[cluster]\nrole = "edge"\nservers = ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]\nreplicas = 3\n'
 SINK = '[cluster]\nrole = "sink"\nengine = "naemon-eu1"\n'
@@ -113,3 +114,13 @@ def test_objects_and_messages_survive_their_trip_through_jetstream() -> None:
     commands = [_command("PROCESS_SERVICE_CHECK_RESULT", "eu-web", "http", "2", "a;b|x=1\nlong")]
     engine, message_id, body = decode_message(encode_message("eu", "abc123", commands))
     assert (engine, message_id, decode_commands(body)) == ("eu", "abc123", commands)
+
+
+def test_check_config_of_an_edge_does_not_warn_about_engine_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) \
+        -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(f'[spool]\ndirectory = "{tmp_path / "spool"}"\n{EDGE}[[users]]\nname = "u"\npassword_hash = '
+                    '"$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"\n')
+    assert main(["check-config", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "command_file" not in err and "[cluster] edge: results go to JetStream" in err
