@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.config.model import ConfigError, load_config
 from bridge.core.command_table import COMMANDS
@@ -124,3 +126,18 @@ def test_check_config_of_an_edge_does_not_warn_about_engine_files(tmp_path: Path
     assert main(["check-config", "--config", str(path)]) == 0
     err = capsys.readouterr().err
     assert "command_file" not in err and "[cluster] edge: results go to JetStream" in err
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@given(host=_TEXT.filter(bool), service=_TEXT.filter(bool), output=_TEXT, stamp=st.integers(0, 4102444800),
+       engine=st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True), message_id=st.uuids())
+def test_any_command_comes_out_of_a_message_as_it_went_in(host: str, service: str, output: str, stamp: int,
+                                                         engine: str, message_id: object) -> None:
+    commands = [Command(COMMANDS["PROCESS_SERVICE_CHECK_RESULT"], (host, service, "2", output), stamp),
+                Command(COMMANDS["DISABLE_NOTIFICATIONS"], (), stamp)]
+    line = encode_message(engine, str(message_id).replace("-", ""), commands)
+    got_engine, got_id, body = decode_message(line)
+    assert (got_engine, got_id) == (engine, str(message_id).replace("-", ""))
+    assert decode_commands(body) == commands

@@ -253,3 +253,35 @@ def test_the_cluster_demo_routes_a_result_to_its_engine() -> None:
         assert line.startswith("nagios4 us:")
     finally:
         assert _stop(process) == 0
+
+
+@pytest.mark.parametrize("server_auth,good,bad", [
+    ("authorization {\n  user: bridge\n  password: s3cret\n}\n",
+     {"user": "bridge", "password": "s3cret"}, {"user": "bridge", "password": "wrong"}),
+    ("authorization {\n  token: t0ken\n}\n", {"token": "t0ken"}, {"token": "other"}),
+])
+def test_the_cluster_credentials_reach_the_server(tmp_path: Path, server_auth: str, good: dict[str, str],
+                                                   bad: dict[str, str]) -> None:
+    require_nats()
+    nats = NatsCluster(tmp_path / "nats", 1, extra=server_auth)
+    nats.start()
+
+    async def attempt(credentials: dict[str, str], *, refused: bool) -> tuple[bool, str]:
+        connection = ClusterConnection(ClusterConfig(role="edge", servers=tuple(nats.urls), **credentials), "auth")
+        connection.start()
+        try:
+            if not refused:
+                return await connection.wait_ready(10), connection.problem
+            deadline = asyncio.get_running_loop().time() + 10  # until the refusal shows (nats-py keeps trying)
+            while "authorization" not in connection.problem.lower() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            return connection.ready, connection.problem
+        finally:
+            await connection.close()
+
+    try:
+        assert asyncio.run(attempt(good, refused=False))[0]
+        accepted, problem = asyncio.run(attempt(bad, refused=True))
+        assert not accepted and "authorization" in problem.lower(), problem
+    finally:
+        nats.stop()

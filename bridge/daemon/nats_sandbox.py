@@ -38,7 +38,7 @@ def free_ports(count: int) -> list[int]:
 
 class NatsNode:
     def __init__(self, directory: Path, name: str, client: int, route: int, monitor: int, routes: list[int],
-                 binary: str) -> None:
+                 binary: str, extra: str = "") -> None:
         self.directory, self.name, self.binary = directory, name, binary
         self.client_port, self.route_port, self.monitor_port = client, route, monitor
         self.url = f"nats://127.0.0.1:{client}"
@@ -52,7 +52,7 @@ class NatsNode:
         self.config.write_text(
             f"server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n"
             f"jetstream {{\n  store_dir: \"{directory / 'store'}\"\n  max_memory_store: 64MB\n"
-            f"  max_file_store: 16GB\n}}\n{cluster}")
+            f"  max_file_store: 16GB\n}}\n{cluster}{extra}")
 
     def start(self) -> None:
         log = (self.directory / "nats.log").open("ab")
@@ -90,14 +90,15 @@ class NatsCluster:
     """``size`` JetStream nodes on loopback ports (one node: no cluster block); ``start()`` returns once each says
     it is healthy."""
 
-    def __init__(self, directory: Path, size: int = 3, *, binary: str | None = None) -> None:
+    def __init__(self, directory: Path, size: int = 3, *, binary: str | None = None, extra: str = "") -> None:
+        """``extra`` goes into every node's config as it is (an ``authorization`` block, TLS)."""
         found = binary or nats_binary()
         if found is None:
             raise FileNotFoundError("nats-server is not installed (Debian: apt-get install nats-server)")
         ports = free_ports(3 * size)
         routes = ports[size:2 * size] if size > 1 else []
         self.nodes = [NatsNode(directory / f"n{i + 1}", f"n{i + 1}", ports[i], ports[size + i], ports[2 * size + i],
-                               [p for p in routes if p != ports[size + i]] if routes else [], found)
+                               [p for p in routes if p != ports[size + i]] if routes else [], found, extra)
                       for i in range(size)]
         for node, route in zip(self.nodes, routes or [0] * size, strict=True):
             node.route_port = route

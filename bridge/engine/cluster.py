@@ -119,6 +119,11 @@ class ClusterConnection:
             log.info("cluster: reconnected to %s", self.connected_url)
 
         async def error(exc: Exception) -> None:
+            # nats-py retries by itself (a refused login too) and tells only here: /health must say why.
+            problem = f"the NATS server refuses or fails: {exc or type(exc).__name__}"
+            if not self.ready and problem != self.problem:
+                log.warning("cluster: %s", problem)
+                self.problem = problem
             log.debug("cluster: %s", exc)
 
         while self.client is None:
