@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -283,5 +284,32 @@ def test_the_cluster_credentials_reach_the_server(tmp_path: Path, server_auth: s
         assert asyncio.run(attempt(good, refused=False))[0]
         accepted, problem = asyncio.run(attempt(bad, refused=True))
         assert not accepted and "authorization" in problem.lower(), problem
+    finally:
+        nats.stop()
+
+
+def test_tls_to_the_cluster_with_a_ca_of_its_own(tmp_path: Path) -> None:
+    """A server that requires TLS (tls:// URLs): trusted through tls_ca; without it the certificate is refused."""
+    require_nats()
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    nats = NatsCluster(tmp_path / "nats", 1, extra=f'tls {{\n  cert_file: "{cert}"\n  key_file: "{key}"\n}}\n')
+    nats.start()
+    servers = tuple(url.replace("nats://", "tls://") for url in nats.urls)
+
+    async def attempt(tls_ca: Path | None) -> tuple[bool, str]:
+        connection = ClusterConnection(ClusterConfig(role="edge", servers=servers, tls_ca=tls_ca), "tls")
+        connection.start()
+        try:
+            return await connection.wait_ready(3 if tls_ca is None else 10), connection.problem
+        finally:
+            await connection.close()
+
+    try:
+        assert asyncio.run(attempt(cert))[0]
+        accepted, problem = asyncio.run(attempt(None))
+        assert not accepted and "certificate" in problem.lower(), problem
     finally:
         nats.stop()
