@@ -91,6 +91,8 @@ def listeners(nagios: NagiosSandbox, tmp_path_factory: pytest.TempPathFactory) -
             directory.mkdir()
             section = (f'[nsca]\nlisten = "127.0.0.1:0"\npassword = "{PASSWORD}"\nencryption_method = {method}\n'
                        'user = "nsca"\nread_timeout = 1\n')
+            if method == 0:  # this one also enforces a packet age and lets only 127.0.0.1 in
+                section += 'max_packet_age = 60\nallowed_networks = ["127.0.0.1/32"]\n'
             config = directory / "naemon-bridge.toml"
             config.write_text(bridge_toml(nagios, directory, known_objects=True, extra=section, users=USERS))
             started[method] = Nsca(start_bridge(config), method, folder)
@@ -217,3 +219,21 @@ def test_malformed_and_stalled_connections(listeners: dict[int, Nsca], nagios: N
     listener.send(f"{HOST}\tafter\t0\tstill serving\x17")
     wait_output(nagios, "after", "still serving")
     assert "Traceback" not in listener.bridge.log_text()
+
+
+def test_max_packet_age_and_allowed_networks(listeners: dict[int, Nsca], nagios: NagiosSandbox) -> None:
+    listener = listeners[0]  # max_packet_age = 60, allowed_networks = ["127.0.0.1/32"]
+    connection, init = _connect(listener.port)
+    stamp = int.from_bytes(init[128:], "big")
+    connection.sendall(nsca.build_packet(nsca.Packet(stamp - 3600, 0, HOST, "after", "an hour old")))
+    assert connection.recv(1) == b""  # dropped, and the connection closed, as nsca does
+    connection.close()
+    assert listener.metric("naemon_bridge_nsca_dropped_total", reason="stale_packet") == 1
+    # send_nsca stamps its packets with the time the server sent it: its clock does not matter.
+    listener.send(f"{HOST}\tafter\t0\tfresh enough\x17")
+    wait_output(nagios, "after", "fresh enough")
+    elsewhere = socket.create_connection(("127.0.0.1", listener.port), timeout=10, source_address=("127.0.0.2", 0))
+    assert elsewhere.recv(1) == b""  # not even an init packet
+    elsewhere.close()
+    assert listener.metric("naemon_bridge_nsca_dropped_total", reason="network_not_allowed") == 1
+    assert "connection from 127.0.0.2 refused: not in nsca.allowed_networks" in listener.bridge.log_text()
