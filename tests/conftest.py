@@ -37,6 +37,10 @@ E2E_HOSTS = [
     SandboxHost("client-host", (SandboxService("backup"),)),
     SandboxHost("send-host", (SandboxService("svc"),)),
     SandboxHost("db1", (SandboxService("Backup nightly"),)),  # the README's client examples
+    # tests/test_e2e_nsca.py: a service per encryption method and case
+    SandboxHost("nsca-host", tuple(SandboxService(name) for name in (
+        "m0", "m1", "m2", "m3", "m4", "m8", "m14", "legacy-1", "legacy-14", "built-legacy", "after", "wrong",
+        "block"))),
     SandboxHost("reload-host", (SandboxService("svc"),)),
     SandboxHost("workers-host", tuple(SandboxService(f"svc-{n}") for n in range(8))),
     SandboxHost("fresh-host", (SandboxService("svc"),
