@@ -45,6 +45,9 @@ E2E_HOSTS = [
     SandboxHost("workers-host", tuple(SandboxService(f"svc-{n}") for n in range(8))),
     SandboxHost("fresh-host", (SandboxService("svc"),
                                SandboxService("engine-svc", check_freshness=True, freshness_threshold=3))),
+    SandboxHost("nrdp-host", (SandboxService("sh"), SandboxService("py"), SandboxService("json"),
+                              SandboxService("bad"))),
+    SandboxHost("icinga-host", (SandboxService("a"), SandboxService("b"), SandboxService("ttl"))),
     # The Alignak seed document's host, with the custom variables it sets already defined.
     SandboxHost("test_host", (SandboxService("test_service"),),
                 variables={"TEST1": "a", "TEST2": "0", "TEST3": "0"}, alias="My host..."),
