@@ -9,6 +9,7 @@ import base64
 import binascii
 import datetime
 import hashlib
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -18,6 +19,8 @@ from typing import Any
 
 from bridge.core.command_table import COMMANDS
 from bridge.core.freshness import FreshnessRule
+from bridge.core.nsca import Method as NscaMethod
+from bridge.core.nsca import supported_methods as nsca_methods
 from bridge.core.permissions import Grants, NamePattern
 from bridge.core.values import EngineKind, FsyncPolicy, HostState, ServiceState
 
@@ -121,6 +124,25 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NscaConfig:
+    """The classic NSCA 2.x listener (``[nsca]``); ``listen`` unset: none. Debian's nsca.cfg names in comments."""
+
+    listen: str | None = None  # server_address + server_port
+    password: bytes = field(default=b"", repr=False)  # password
+    encryption_method: NscaMethod = NscaMethod.XOR  # decryption_method
+    max_packet_age: int = 0  # max_packet_age, which nsca 2.10 never enforces: 0 = off
+    user: str = ""  # the [[users]] name whose grants apply
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    read_timeout: float = 10.0  # nsca's socket timeout: a connection silent this long is closed
+    max_connections: int = 1000
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.listen is not None
+        return parse_listen(self.listen)
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """A login: a name with a password or password hash, or an Alignak-style token (the basic-auth user name)."""
 
@@ -185,6 +207,7 @@ class Config:
     auth: AuthConfig = AuthConfig()
     freshness: FreshnessConfig = FreshnessConfig()
     health: HealthConfig = HealthConfig()
+    nsca: NscaConfig = NscaConfig()
     users: tuple[User, ...] = ()
     cluster: ClusterConfig | None = None  # None: one process, edge and sink at once (today's bridge)
 
@@ -355,6 +378,49 @@ def _server(section: _Section) -> ServerConfig:
                         max_connections=max_connections,
                         shutdown_timeout=section.number("shutdown_timeout", 10.0, low=0.0),
                         user=section.text("user"), group=section.text("group"), **tls)
+
+
+def _nsca(section: _Section) -> NscaConfig:
+    listen = section.text("listen")
+    if listen is not None:
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise section.error("listen", str(exc).replace("8888", "5667")) from None
+    password = section.text("password")
+    password_file = section.path("password_file")
+    if password is not None and password_file is not None:
+        raise section.error("password_file", "password and password_file exclude each other")
+    secret = password.encode() if password is not None else b""
+    if password_file is not None:
+        try:
+            secret = password_file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise section.error("password_file", f"cannot read {password_file}: {exc.strerror or exc}") from None
+    if len(secret) > 512 or b"\0" in secret:
+        raise section.error("password", "must be at most 512 bytes without a NUL, as nsca reads it")
+    method = section.get("encryption_method", int, int(NscaMethod.XOR))
+    if method not in NscaMethod._value2member_map_:
+        raise section.error("encryption_method", f"method {method} is not supported; supported: {nsca_methods()}")
+    age = section.get("max_packet_age", int, 0)
+    if not 0 <= age <= 86400:
+        raise section.error("max_packet_age", f"must be seconds from 0 (off) to 86400, not {age}")
+    user = section.text("user") or ""
+    if listen is not None and not user:
+        raise section.error("user", "is required with listen: the [[users]] name whose grants apply to NSCA results")
+    networks = _strings(section, "allowed_networks")
+    allowed = None
+    if networks is not None:
+        try:
+            allowed = tuple(ipaddress.ip_network(text, strict=False) for text in networks)
+        except ValueError as exc:
+            raise section.error("allowed_networks", str(exc)) from None
+    max_connections = section.get("max_connections", int, 1000)
+    if max_connections < 1:
+        raise section.error("max_connections", f"must be at least 1, not {max_connections}")
+    return NscaConfig(listen=listen, password=secret, encryption_method=NscaMethod(method), max_packet_age=age,
+                      user=user, allowed_networks=allowed, max_connections=max_connections,
+                      read_timeout=section.number("read_timeout", 10.0, low=0.1, high=3600.0))
 
 
 def _engine(section: _Section) -> EngineConfig:
@@ -531,6 +597,7 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
                                      hash_queue=int(s.number("hash_queue", 64, low=0))),
         "health": lambda s: HealthConfig(stalled_after=s.number("stalled_after", 10.0, low=0.1),
                                          max_spool_age=s.number("max_spool_age", 60.0, low=0.1)),
+        "nsca": _nsca,
     }
     unknown = sorted(set(data) - set(sections) - {"users", "cluster"})
     if unknown:
@@ -549,6 +616,11 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
         section = _Section(source, f"users[{index}]", entry, base)
         users.append(_user(section, seen))
         section.done()
+    nsca = built["nsca"]
+    assert isinstance(nsca, NscaConfig)
+    if nsca.listen is not None and nsca.user not in {user.name for user in users}:
+        raise ConfigError(source, "nsca.user", f"{nsca.user!r} is no [[users]] name (the user whose grants apply "
+                                               "to NSCA results)")
     cluster = None
     if "cluster" in data:  # without the section: one process, as before clusters existed
         section = _Section(source, "cluster", data["cluster"], base)

@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
                       help="Group= of the service: the group that may write the engine's pipe, \"naemon\" for "
                            "Naemon's packages, \"www-data\" for Debian's nagios4 (default: naemon)")
 
+    importer = commands.add_parser(
+        "import-nsca-config", help="print the [nsca] section for a classic nsca.cfg",
+        description="Read a classic nsca 2.x config (Debian's /etc/nsca.cfg) and print the equivalent [nsca] "
+                    "section (port, password, method, packet age) and [engine] command_file, with nsca's names "
+                    "beside ours, to paste into naemon-bridge.toml. Exits 1 for a method the bridge cannot "
+                    "decrypt.")
+    importer.add_argument("nsca_cfg", metavar="NSCA_CFG", help="the nsca.cfg to read, e.g. /etc/nsca.cfg")
+
     hasher = commands.add_parser(
         "hash-password", help="print a password hash for the config",
         description="Read a password from stdin (prompting without echo on a terminal) and print an argon2 hash "
@@ -258,6 +266,22 @@ def _hash_password() -> int:
     return 0
 
 
+def _import_nsca_config(args: argparse.Namespace) -> int:
+    from bridge.config.nsca_import import nsca_section
+
+    try:
+        with open(args.nsca_cfg, encoding="utf-8", errors="surrogateescape") as handle:
+            text = handle.read()
+        print(nsca_section(text, args.nsca_cfg), end="")
+    except OSError as exc:
+        print(f"naemon-bridge: cannot read {args.nsca_cfg}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"naemon-bridge: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("submit", "send"):
@@ -274,4 +298,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args, parser)
     if args.command == "systemd-unit":
         return _systemd_unit(args, parser)
+    if args.command == "import-nsca-config":
+        return _import_nsca_config(args)
     return _hash_password()
