@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,9 @@ class Dialect:
     # The routes a worker process of ``[server] workers`` answers itself (their work scales with cores); a worker
     # forwards every other request to its hub.
     worker_routes: Sequence[Route] = field(default=())
+    # A dialect outside HTTP (NSCA's TCP protocol): its listener, run by the process that delivers, started once
+    # the HTTP site listens and stopped before the delivery task drains. It does nothing when not configured.
+    listener: Callable[[web.Application], AbstractAsyncContextManager[None]] | None = None
 
 
 def dialect_for(path: str, dialects: Sequence[Dialect]) -> Dialect:

@@ -48,6 +48,11 @@ class Metrics:
                                 "each line counted", registry=self.registry)
         self.refused = Counter("naemon_bridge_results_refused", "Requests refused, each counted once, by reason",
                                ["reason"], registry=self.registry)
+        self.by_dialect = Counter("naemon_bridge_results_by_dialect", "Results acknowledged, by the dialect they "
+                                  "came in (the dialects outside HTTP: nsca)", ["dialect"], registry=self.registry)
+        self.nsca_dropped = Counter("naemon_bridge_nsca_dropped", "NSCA packets and connections dropped, by reason "
+                                    "(NSCA has no answer: this and the log are how refusals show)", ["reason"],
+                                    registry=self.registry)
         self.delivered = Counter("naemon_bridge_results_delivered", "Lines written into the engine's command pipe",
                                  registry=self.registry)
         self.spool_lost = Counter("naemon_bridge_spool_lost_records", "Acknowledged spool records found damaged and "
