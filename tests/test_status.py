@@ -3,6 +3,7 @@ it shows. (The page in a real browser: tests/test_e2e_status_browser.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -263,3 +264,22 @@ async def test_a_login_without_its_csrf_token_or_with_a_token_as_user_name_is_re
     response = await client.post("/status/login", data={"username": "alice", "password": "secret",
                                                          "csrf_token": "other"}, allow_redirects=False)
     assert response.status == 400
+
+
+async def test_a_cluster_roles_status_has_its_panel(aiohttp_client, fifo: Path, tmp_path: Path,
+                                                    reader: FifoReader) -> None:
+    from bridge.http.keys import CLUSTER
+    config = Config(engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo),
+                    spool=SpoolConfig(directory=tmp_path / "spool"), users=(User("alice", password="secret"),))
+    app = make_app(config, DIALECTS)
+    app[CLUSTER] = lambda: {"role": "sink", "engine": "east", "stream_lag": 42, "pending_acks": 3,
+                            "connected": True, "server": "nats://127.0.0.1:4222", "problem": None,
+                            "stream": "RESULTS"}
+    client = await aiohttp_client(app)
+    text = await page(client)
+    assert 'id="cluster-role">sink<' in text and "connected to nats://127.0.0.1:4222" in text
+    assert 'id="cluster-lag">42 messages, 3 awaiting acknowledgement<' in text
+    assert "<dt>engine</dt><dd>east</dd>" in text
+    # Without a cluster there is no such panel.
+    alone = dataclasses.replace(config, spool=SpoolConfig(directory=tmp_path / "spool-alone"))
+    assert 'id="cluster"' not in await page(await aiohttp_client(make_app(alone, DIALECTS)))

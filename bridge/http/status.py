@@ -39,7 +39,7 @@ from bridge.core.values import HostState, ServiceState
 from bridge.http.auth import authenticate
 from bridge.http.credentials import Principal
 from bridge.http.health import degraded_reasons
-from bridge.http.keys import AUTH, CONFIG, DELIVERY, FRESHNESS, METRICS
+from bridge.http.keys import AUTH, CLUSTER, CONFIG, DELIVERY, FRESHNESS, METRICS
 from bridge.http.metrics import Metrics
 from bridge.http.peer import USER_NAME, client_address
 from bridge.http.recorder import RATE_WINDOW, Recorder, Refused
@@ -186,6 +186,18 @@ def chart(recorder: Recorder, now: float, *, width: int = 600, height: int = 120
     return {"series": series, "top": top, "width": width, "height": height}
 
 
+def cluster_view(status: Mapping[str, object]) -> dict[str, Any]:
+    """A cluster role's status (``[cluster]``: ``bridge.engine.cluster``) as the page shows it: the role, the
+    connection, the lag (a sink: messages for its engine not yet taken from the stream), and the rest as given."""
+    shown = {"role", "connected", "server", "problem", "stream_lag", "pending_acks"}
+    lag = status.get("stream_lag")
+    return {"role": status.get("role", "?"), "connected": bool(status.get("connected")),
+            "server": status.get("server"), "problem": status.get("problem"),
+            "lag": None if lag is None else f"{lag} messages" + (
+                f", {status['pending_acks']} awaiting acknowledgement" if status.get("pending_acks") else ""),
+            "details": {key: value for key, value in status.items() if key not in shown}}
+
+
 def refused_view(recorder: Recorder, principal: Principal, now: float) -> list[dict[str, Any]]:
     """The last refused requests, newest first; a limited user sees only their own."""
     entries: Iterable[Refused] = recorder.refused()
@@ -204,7 +216,11 @@ def page_context(app: web.Application, principal: Principal, query: Mapping[str,
     health = delivery.health()
     reasons = degraded_reasons(health, config.health)
     engine = config.engine
-    if engine.query_socket is not None:
+    cluster_status = app.get(CLUSTER)
+    cluster = cluster_view(cluster_status()) if cluster_status is not None else None
+    if cluster is not None and cluster["role"] == "edge":  # its delivery task writes into JetStream
+        transport = {"kind": "JetStream stream", "path": str(cluster["details"].get("stream", ""))}
+    elif engine.query_socket is not None:
         transport = {"kind": "Naemon's query handler", "path": str(engine.query_socket)}
     else:
         transport = {"kind": "command pipe", "path": str(engine.command_file)}
@@ -232,9 +248,7 @@ def page_context(app: web.Application, principal: Principal, query: Mapping[str,
         "refusal_counts": recorder.refusals_by_reason(),
         "refused": refused_view(recorder, principal, now),
         "freshness": fresh, "sort": sort, "q": search,
-        # The cluster's role and its lag go here once the bridge has a cluster (the JetStream work): None is
-        # "not clustered", and the template leaves the panel out.
-        "cluster": None,
+        "cluster": cluster,  # None: not clustered, and the template leaves the panel out
         "logout_token": None,  # set for a session's page: its logout form's CSRF token
     }
 

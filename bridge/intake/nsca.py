@@ -29,7 +29,7 @@ from bridge.core import nsca
 from bridge.core.errors import BridgeError, InvalidInput, UnknownObject
 from bridge.core.values import CheckResult, HostState, ServiceState
 from bridge.http.credentials import Principal
-from bridge.http.dialects import ApiDescription, Dialect
+from bridge.http.dialects import CURRENT_DIALECT, ApiDescription, Dialect
 from bridge.http.keys import CLOCK, CONFIG, METRICS
 from bridge.http.metrics import Metrics, refusal_reason
 from bridge.http.submission import admit, submit_commands
@@ -211,10 +211,11 @@ class Listener:
             command = CheckResult(packet.host_name, packet.service_description or None, _state(packet),
                                   packet.plugin_output, now).command()
             await admit(self.app, principal, [command])
+            CURRENT_DIALECT.set(NAME)  # what answered() sets for an HTTP dialect: the status page counts by it
             await submit_commands(self.app, [command])
         except BridgeError as exc:
             reason = refusal_reason(exc)
-            self.metrics.refuse(exc)
+            self.metrics.refuse(exc, client=client, user=principal.name, dialect=NAME)
             self.drop(reason)
             what = f"{packet.host_name!r}" + (f", service {packet.service_description!r}"
                                               if packet.service_description else "")
