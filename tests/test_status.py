@@ -90,6 +90,9 @@ async def test_the_page_shows_the_engine_the_last_line_and_throughput(client: Te
     text = await page(client)
     assert 'id="status">ok<' in text and "reachable" in text and "command pipe" in text
     assert "none yet" in text
+    # Without JavaScript it is the whole page, and it reloads itself; with it, its own script only (no CDN).
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in text
+    assert re.findall(r'<script[^>]*src="([^"]+)"', text) == ["/status/static/status.js"]
     assert await result(client, "web1", "http") == 200
     await collect(reader, 1)
     clock.now += 2  # the second under way is not charted
