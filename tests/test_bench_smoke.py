@@ -66,3 +66,22 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         "edge -> JetStream -> sink -> FIFO, 1 replica", "edge -> JetStream -> sink -> FIFO, 3 replicas"], done.stdout
     assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])
     assert "x NSCA-ng at its best" in done.stdout
+
+
+def test_status_bench_prints_intake_with_and_without_a_status_poller() -> None:
+    import os
+    import shutil
+
+    import pytest
+
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("wrk is not installed: .ci/run must install it")
+        pytest.skip("wrk is not installed")
+    done = subprocess.run([sys.executable, "bench/status_bench.py", "--seconds", "1", "--connections", "4"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    labels = [re.split(r"\s{2,}", line.strip())[0] for line in done.stdout.splitlines()[2:]]
+    assert labels[:2] == ["op5 single result, 4 connections, no /status poller",
+                          "... with a browser-like poller on /status every second"], done.stdout
+    assert labels[2].startswith("the poller's GET /status?part=panels"), done.stdout

@@ -34,7 +34,7 @@ def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time,
         FifoTransport(engine.command_file, fragment_marker=config.spool.directory / FRAGMENT_MARKER)
     return Delivery(transport, spool, max_spool_bytes=config.spool.max_bytes,
                     fsync_interval=config.spool.fsync_interval, busy_wait=engine.busy_wait, clock=clock,
-                    on_delivered=metrics.delivered.inc)
+                    on_delivered=metrics.note_delivered)
 
 
 def request_side(config: Config, metrics: Metrics, clock: Clock, dialects: Sequence[Dialect]) -> web.Application:
@@ -56,7 +56,7 @@ def make_app(config: Config, dialects: Sequence[Dialect], *, clock: Clock = time
     """The bridge as an aiohttp application answering ``dialects`` (``bridge.intake.DIALECTS``, the first one's
     error shape for the paths none claims): ``serve``, ``demo`` and the tests all build it here. ``transport``
     replaces the engine's (a cluster's edge delivers into JetStream, ``bridge.daemon.cluster_roles``)."""
-    metrics = Metrics()
+    metrics = Metrics(clock)
     app = request_side(config, metrics, clock, dialects)
     delivery = make_delivery(config, metrics, clock, transport)
     app[DELIVERY] = delivery
