@@ -286,3 +286,21 @@ async def test_a_cluster_roles_status_has_its_panel(aiohttp_client, fifo: Path, 
     # Without a cluster there is no such panel.
     alone = dataclasses.replace(config, spool=SpoolConfig(directory=tmp_path / "spool-alone"))
     assert 'id="cluster"' not in await page(await aiohttp_client(make_app(alone, DIALECTS)))
+
+
+async def test_a_session_reads_the_users_grants_as_the_config_is_now(client: TestClient) -> None:
+    """A reload that limits a logged-in user limits their open page at once; one that removes them logs them
+    out."""
+    from bridge.http.keys import CONFIG
+    form = await (await client.get("/status/login")).text()
+    response = await client.post("/status/login", data={"username": "alice", "password": "secret",
+                                                         "csrf_token": csrf_of(form)}, allow_redirects=False)
+    assert response.status == 303
+    assert "limited to its hosts" not in await page(client, {})
+    live = client.server.app[CONFIG]
+    limited = User("alice", password="secret", grants=LIMITED)
+    live.current = dataclasses.replace(live.current, users=(limited,))
+    assert "limited to its hosts" in await page(client, {})
+    live.current = dataclasses.replace(live.current, users=())
+    response = await client.get("/status", headers=HTML, allow_redirects=False)
+    assert (response.status, response.headers["Location"]) == (303, "/status/login")
