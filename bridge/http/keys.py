@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from bridge.config.model import LiveConfig
@@ -28,3 +30,4 @@ DIALECTS: web.AppKey[tuple[Dialect, ...]] = web.AppKey("dialects")  # what this 
 HUB: web.AppKey[CommandSink] = web.AppKey("hub")  # only in a worker process: where its commands go
 SESSIONS = web.AppKey("sessions", SessionStore)  # login sessions (bridge.http.sessions), any dialect's
 RECENT = web.AppKey("recent", RecentChanges)  # flags and variables sent that status.dat may not show yet
+CLUSTER: web.AppKey[Callable[[], dict[str, object]]] = web.AppKey("cluster")  # [cluster]: the role's status
