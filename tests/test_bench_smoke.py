@@ -44,7 +44,7 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
 
     import pytest
 
-    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4")
+    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4", "icinga2")
                if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin") is None]
     if missing:
         if os.environ.get("CI"):
@@ -62,6 +62,8 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         labels[8], "NSCA-ng 1.6, one send_nsca", "NSCA-ng 1.6, 4 send_nsca in parallel",
         "bridge, same results, 1,000 a request, 4 clients", "raw writer into the pipe (baseline)",
         "bridge, engine reading", "bridge, engine down: accepted into the spool",
-        "... then drained into the started engine"], done.stdout
+        "... then drained into the started engine", "op5 single result over TLS",
+        "NRDP submitcheck, 1 result a request, TLS", "NRDP submitcheck, 100 results a request, TLS",
+        "Icinga 2 r2.13 process-check-result (peer), TLS", "bridge process-check-result, TLS"], done.stdout
     assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])
     assert "x NSCA-ng at its best" in done.stdout
