@@ -38,6 +38,11 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         changed.append("engine.query_socket")
     if old.engine.query_connections != new.engine.query_connections:
         changed.append("engine.query_connections")
+    if old.cluster is None or new.cluster is None:  # the role, its connection and its stream are made at start
+        changed += ["cluster"] if old.cluster != new.cluster else []
+    else:
+        changed += [f"cluster.{f.name}" for f in fields(old.cluster)
+                    if getattr(old.cluster, f.name) != getattr(new.cluster, f.name)]
     return changed
 
 
