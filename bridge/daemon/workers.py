@@ -299,14 +299,16 @@ class HubClient:
 
 # (content-encoding too: the body a worker forwards is the one it read, already decompressed)
 _HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length", "date",
-                          "server", "x-forwarded-for", "content-encoding"})
+                          "server", "x-forwarded-for", "x-forwarded-proto", "content-encoding"})
 
 
 async def _forward(client: HubClient, request: web.Request) -> web.StreamResponse:
     """Anything a worker does not answer itself goes to the hub whole, and its answer comes back whole. The
-    client's address goes along (X-Forwarded-For, set here only), for the hub's failed-login throttle."""
+    client's address goes along (X-Forwarded-For, set here only), for the hub's failed-login throttle, and its
+    scheme (X-Forwarded-Proto, set here only), for the session cookie's Secure."""
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS]
     headers.append((hdrs.X_FORWARDED_FOR, request.remote or ""))
+    headers.append((hdrs.X_FORWARDED_PROTO, request.scheme))  # a session cookie is Secure under TLS
     try:
         async with client.session.request(request.method, f"http://hub{request.path_qs}", headers=headers,
                                           data=await read_body(request), allow_redirects=False) as answer:
