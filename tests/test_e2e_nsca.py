@@ -8,6 +8,7 @@ session's engine."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import socket
@@ -31,7 +32,8 @@ PASSWORD = "s3cret pass"
 HOST = "nsca-host"
 # The user whose grants apply; NSCA never logs in as it, so its hash is of a password nobody knows.
 USERS = (f'[[users]]\nname = "nsca"\npassword_hash = "{bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(4)).decode()}"\n'
-         'commands = ["PROCESS_SERVICE_CHECK_RESULT", "PROCESS_HOST_CHECK_RESULT"]\nhosts = ["nsca-*"]\n')
+         'commands = ["PROCESS_SERVICE_CHECK_RESULT", "PROCESS_HOST_CHECK_RESULT"]\nhosts = ["nsca-*"]\n'
+         '[[users]]\nname = "viewer"\npassword = "v"\n')  # who looks at /status
 
 
 def require_send_nsca() -> None:
@@ -193,6 +195,13 @@ def test_unknown_host_and_unpermitted_host_are_dropped_and_logged_once(listeners
     wait_for(lambda: listener.metric("naemon_bridge_nsca_dropped_total", reason="not_permitted") == 1,
              what="the result for a host the user may not touch counted")
     assert listener.bridge.log_text().count("'nsca-no-such-host', service 'svc' dropped") == 1
+    # The status page lists them as NSCA's, from the client's address, as the configured user's.
+    request = urllib.request.Request(listener.bridge.url + "/status", headers={
+        "Authorization": "Basic " + base64.b64encode(b"viewer:v").decode()})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = response.read().decode()
+    assert re.search(r"<td>127\.0\.0\.1</td><td>nsca</td><td>nsca</td><td>not_permitted</td>", page), page
+    assert len(re.findall(r"<td>nsca</td><td>nsca</td><td>unknown_object</td>", page)) >= 2  # (each run adds 2)
 
 
 def test_malformed_and_stalled_connections(listeners: dict[int, Nsca], nagios: NagiosSandbox) -> None:

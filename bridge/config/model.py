@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.core.alignak import AlignakOptions as AlignakConfig
 from bridge.core.command_table import COMMANDS
 from bridge.core.freshness import FreshnessRule
 from bridge.core.nsca import Method as NscaMethod
@@ -93,11 +94,6 @@ class SpoolConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class AlignakConfig:
-    ignore_unknown_service: bool = True
-
-
-@dataclass(frozen=True, slots=True)
 class FreshnessConfig:
     default_threshold: int | None = None
     sweep_interval: float = 1.0
@@ -170,6 +166,32 @@ def token_label(token: str) -> str:
     return "token-" + hashlib.sha256(token.encode()).hexdigest()[:10]
 
 
+CLUSTER_ROLES = ("edge", "sink")
+_NATS_NAME = re.compile(r"[A-Za-z0-9_-]+")  # what JetStream takes in stream names and subject tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """``[cluster]``: this process is an edge (publishes to JetStream) or a sink (writes one engine's pipe).
+    Secrets (password, token) never appear in reprs."""
+
+    role: str
+    servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    stream: str = "NAEMON_BRIDGE"
+    replicas: int = 1
+    engine: str | None = None  # a sink: the engine it serves
+    credentials: Path | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    publish_timeout: float = 2.0  # seconds an edge waits for JetStream's ack before the spool takes the lines
+    max_age: float = 7 * 86400.0  # seconds the stream keeps what no sink took (an engine down that long)
+    max_bytes: int = 1024**3  # the most the stream holds; then JetStream refuses and the edge spools
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     source: str = "<defaults>"
@@ -183,6 +205,7 @@ class Config:
     health: HealthConfig = HealthConfig()
     nsca: NscaConfig = NscaConfig()
     users: tuple[User, ...] = ()
+    cluster: ClusterConfig | None = None  # None: one process, edge and sink at once (today's bridge)
 
 
 class LiveConfig:
@@ -416,6 +439,42 @@ def _engine(section: _Section) -> EngineConfig:
     )
 
 
+def _cluster(section: _Section) -> ClusterConfig:
+    role = section.choice("role", CLUSTER_ROLES, "")
+    servers = _strings(section, "servers") or ("nats://127.0.0.1:4222",)
+    for server in servers:
+        if not re.fullmatch(r"(nats|tls)://[^/\s]+", server):
+            raise section.error("servers", f"must be URLs such as \"nats://127.0.0.1:4222\", not {server!r}")
+    stream = section.text("stream", "NAEMON_BRIDGE") or ""
+    if not _NATS_NAME.fullmatch(stream):
+        raise section.error("stream", f"must be letters, digits, _ or -, not {stream!r}")
+    replicas = section.get("replicas", int, 1)
+    if not 1 <= replicas <= 5:
+        raise section.error("replicas", f"must be from 1 to 5 (JetStream's limit), not {replicas}")
+    engine = section.text("engine")
+    if engine is not None and not _NATS_NAME.fullmatch(engine):
+        raise section.error("engine", f"must be letters, digits, _ or - (it is a subject token), not {engine!r}")
+    if role == "sink" and engine is None:
+        raise section.error("engine", "is required with role = \"sink\": the engine this sink serves")
+    if role == "edge" and engine is not None:
+        raise section.error("engine", "is for a sink; an edge routes by host to every engine")
+    auth = [key for key in ("credentials", "user", "token") if key in section.data]
+    if len(auth) > 1:
+        raise section.error(auth[1], f"give one of credentials, user/password or token, not {' and '.join(auth)}")
+    user, password = section.text("user"), section.text("password")
+    if (user is None) != (password is None):
+        raise section.error("password" if password is None else "user", "user and password go together")
+    tls = {key: section.path(key) for key in ("tls_ca", "tls_cert", "tls_key")}
+    if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
+        raise section.error("tls_cert" if tls["tls_cert"] is None else "tls_key", "tls_cert and tls_key go together")
+    return ClusterConfig(
+        role=role, servers=servers, stream=stream, replicas=replicas, engine=engine,
+        credentials=section.path("credentials"), user=user, password=password, token=section.text("token"),
+        publish_timeout=section.number("publish_timeout", 2.0, low=0.1, high=60.0),
+        max_age=section.number("max_age", 7 * 86400.0, low=60.0),
+        max_bytes=section.size("max_bytes", 1024**3, low=MIN_SPOOL_MAX_BYTES), **tls)
+
+
 # The PHC string argon2-cffi writes and reads ("$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>", base64 without
 # padding), and bcrypt's modular crypt format: 60 characters, "$2b$12$", 22 of salt (the last holds only 2 bits:
 # one of ".Oeu"), 31 of hash.
@@ -514,6 +573,28 @@ def _patterns(section: _Section, key: str) -> tuple[NamePattern, ...] | None:
         raise section.error(key, f"bad regular expression: {exc}") from None
 
 
+def _properties(section: _Section, key: str) -> tuple[str, ...]:
+    """feedback_host / feedback_service: a list of names, or alignak-module-ws's comma-separated string."""
+    value = section.get(key, (str, list), [])
+    names = value.split(",") if isinstance(value, str) else value
+    if not all(isinstance(name, str) for name in names):
+        raise section.error(key, "must be a list of property names (strings)")
+    return tuple(name.strip() for name in names if name.strip())
+
+
+def _alignak(section: _Section) -> AlignakConfig:
+    give_feedback = section.get("give_feedback", int, 1)
+    if give_feedback not in (0, 1, 2):
+        raise section.error("give_feedback", f"must be 0 (none), 1 (the host) or 2 (the host and its services), "
+                                             f"not {give_feedback}")
+    return AlignakConfig(ignore_unknown_host=section.get("ignore_unknown_host", bool, False),
+                         ignore_unknown_service=section.get("ignore_unknown_service", bool, True),
+                         give_result=section.get("give_result", bool, False), give_feedback=give_feedback,
+                         feedback_host=_properties(section, "feedback_host"),
+                         feedback_service=_properties(section, "feedback_service"),
+                         set_timestamp=section.get("set_timestamp", bool, True))
+
+
 def parse_config(data: Mapping[str, object], source: str = "<config>", base: Path | None = None) -> Config:
     """Build a Config from parsed TOML; ``source`` names the file in errors."""
     base = base if base is not None else Path.cwd()
@@ -524,7 +605,7 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
             fsync=FsyncPolicy(s.choice("fsync", tuple(p.value for p in FsyncPolicy), FsyncPolicy.ALWAYS.value)),
             fsync_interval=s.number("fsync_interval", 1.0, low=0.01),
             max_bytes=s.size("max_bytes", DEFAULT_SPOOL_MAX_BYTES, low=MIN_SPOOL_MAX_BYTES)),
-        "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
+        "alignak": _alignak,
         "log": _log,
         "freshness": _freshness,
         "auth": lambda s: AuthConfig(max_failures=int(s.number("max_failures", 10, low=1)),
@@ -536,7 +617,7 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
                                          max_spool_age=s.number("max_spool_age", 60.0, low=0.1)),
         "nsca": _nsca,
     }
-    unknown = sorted(set(data) - set(sections) - {"users"})
+    unknown = sorted(set(data) - set(sections) - {"users", "cluster"})
     if unknown:
         raise ConfigError(source, unknown[0], "unknown section")
     built: dict[str, object] = {}
@@ -558,7 +639,18 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
     if nsca.listen is not None and nsca.user not in {user.name for user in users}:
         raise ConfigError(source, "nsca.user", f"{nsca.user!r} is no [[users]] name (the user whose grants apply "
                                                "to NSCA results)")
-    return Config(source=source, users=tuple(users), **built)  # type: ignore[arg-type]
+    cluster = None
+    if "cluster" in data:  # without the section: one process, as before clusters existed
+        section = _Section(source, "cluster", data["cluster"], base)
+        if "role" not in section.data:
+            raise section.error("role", "is required: \"edge\" or \"sink\"")
+        cluster = _cluster(section)
+        section.done()
+        server = built["server"]
+        assert isinstance(server, ServerConfig)
+        if server.workers > 1:
+            raise ConfigError(source, "server.workers", "must be 1 with [cluster]: run more edges instead")
+    return Config(source=source, users=tuple(users), cluster=cluster, **built)  # type: ignore[arg-type]
 
 
 def load_config(path: Path | str) -> Config:

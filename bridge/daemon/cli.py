@@ -57,11 +57,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the bridge on a working default with a sample user. When Debian's nagios4 is on the "
                     "PATH, a throwaway Nagios 4 with a sample passive host and service receives the results and "
                     "its log is shown; otherwise a demo command pipe shows every line the engine would receive. "
-                    "Prints the URL, the credentials and curl lines to try. Ctrl-C removes everything.")
+                    "Prints the URL, the credentials and curl lines to try. With --cluster: a small cluster instead "
+                    "(README: Several engines and sites). Ctrl-C removes everything.")
     demo.add_argument("--listen", default="127.0.0.1:8888", metavar="HOST:PORT",
                       help="where to listen (default: 127.0.0.1:8888; port 0 picks a free one)")
     demo.add_argument("--no-nagios", action="store_true",
                       help="use the demo command pipe even when nagios4 is installed")
+    demo.add_argument("--cluster", action="store_true",
+                      help="a small cluster on this machine instead: three nats-server nodes (JetStream), two "
+                           "engines with a sink beside each, and an edge listening on --listen (needs nats-server)")
 
     # The drop-in clients parse their own options (update-status.py's and send_nsca's), exit like plugins.
     commands.add_parser("submit", add_help=False, help="submit one result, as op5's update-status.py does",
@@ -164,7 +168,11 @@ def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConf
     log_file = setup_logging(log_config)
     for finding in findings:
         logging.getLogger("naemon_bridge").log(finding.level, "%s", finding.text)
-    app = make_app(config, DIALECTS)
+    if config.cluster is not None:
+        from bridge.daemon.cluster_roles import make_cluster_app
+        app = make_cluster_app(config, DIALECTS)
+    else:
+        app = make_app(config, DIALECTS)
     pool = None
     if config.server.workers > 1:
         pool = WorkerPool(app, Path(args.config).resolve(), sockets, hub_socket(config))
@@ -216,6 +224,9 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         listen = parse_listen(args.listen)
     except ValueError as exc:
         parser.error(f"--listen {exc}")
+    if args.cluster:
+        from bridge.daemon.cluster_demo import run_cluster_demo
+        return run_cluster_demo(listen, use_nagios=not args.no_nagios)
     return run_demo(listen, use_nagios=not args.no_nagios)
 
 

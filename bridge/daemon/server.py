@@ -183,6 +183,9 @@ async def run(app: web.Application, config: Config, *,
         loop_name = type(loop).__module__.split(".")[0]
         if DELIVERY not in app:
             log.info("worker %d listening on %s (the hub delivers; event loop: %s)", os.getpid(), url, loop_name)
+        elif config.cluster is not None and config.cluster.role == "edge":
+            log.info("listening on %s (a cluster edge: JetStream stream %s at %s; event loop: %s)", url,
+                     config.cluster.stream, ", ".join(config.cluster.servers), loop_name)
         else:
             log.info("listening on %s (engine: %s, command file %s; event loop: %s%s)", url, config.engine.kind,
                      config.engine.command_file, loop_name,

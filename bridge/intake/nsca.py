@@ -29,7 +29,7 @@ from bridge.core import nsca, permissions
 from bridge.core.errors import BridgeError, InvalidInput, UnknownObject
 from bridge.core.values import CheckResult, Command, HostState, ServiceState
 from bridge.http.credentials import Principal
-from bridge.http.dialects import ApiDescription, Dialect
+from bridge.http.dialects import CURRENT_DIALECT, ApiDescription, Dialect
 from bridge.http.keys import CLOCK, CONFIG, METRICS
 from bridge.http.metrics import Metrics, refusal_reason
 from bridge.http.submission import submit_commands, unknown_objects
@@ -226,9 +226,10 @@ class Listener:
             await self._admit(results, int(now), client, batch)
         return carry_on
 
-    def _refused(self, exc: BridgeError, packet: nsca.Packet | None, client: str, now: float) -> None:
+    def _refused(self, exc: BridgeError, packet: nsca.Packet | None, client: str, now: float,
+                 user: str = "") -> None:
         reason = refusal_reason(exc)
-        self.metrics.refuse(exc)
+        self.metrics.refuse(exc, client=client, user=user, dialect=NAME)
         self.drop(reason)
         if packet is None:
             log.warning("NSCA: results from %s dropped (%s): %s", client, reason, exc)
@@ -256,7 +257,7 @@ class Listener:
                                       packet.plugin_output, now).command()
                 permissions.check(principal.name, principal.grants, command)
             except BridgeError as exc:
-                self._refused(exc, packet, client, now)
+                self._refused(exc, packet, client, now, principal.name)
                 continue
             commands.append(command)
             sources.append(packet)
@@ -264,7 +265,7 @@ class Listener:
             return
         unknown = await unknown_objects(self.app, principal, commands)
         for index, problem in unknown.items():
-            self._refused(problem, sources[index], client, now)
+            self._refused(problem, sources[index], client, now, principal.name)
         batch.add([command for index, command in enumerate(commands) if index not in unknown])
 
 
@@ -287,6 +288,7 @@ class _Batch:
     async def _flush(self) -> None:
         listener = self.listener
         listener._connections[self.connection] = True  # a shutdown lets this finish
+        CURRENT_DIALECT.set(NAME)  # what answered() sets for an HTTP dialect: the status page counts by it
         try:
             while self.pending:
                 commands, self.pending = self.pending, []
@@ -294,7 +296,7 @@ class _Batch:
                     await submit_commands(listener.app, commands)
                 except BridgeError as exc:
                     for _ in commands:
-                        listener.metrics.refuse(exc)
+                        listener.metrics.refuse(exc, client=self.client, dialect=NAME)
                         listener.drop(refusal_reason(exc))
                     log.warning("NSCA: %d results from %s dropped (%s): %s", len(commands), self.client,
                                 refusal_reason(exc), exc)
