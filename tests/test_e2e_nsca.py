@@ -262,4 +262,5 @@ def test_with_workers_the_hub_listens(run_bridge, fifo: Path, reader, tmp_path: 
     while len(lines) < 2:
         lines += wait_for(reader.read_lines, what="the second line")
     assert [line.split(b"] ", 1)[1] for line in lines] == [
-        b"PROCESS_SERVICE_CHECK_RESULT;nsca-any;svc;0;through the hub", b"PROCESS_HOST_CHECK_RESULT;nsca-any;1;host too"]
+        b"PROCESS_SERVICE_CHECK_RESULT;nsca-any;svc;0;through the hub",
+        b"PROCESS_HOST_CHECK_RESULT;nsca-any;1;host too"]
