@@ -73,6 +73,14 @@ class Row:
     versus: str = ""
 
 
+def ratio(part: float, whole: float, spec: str) -> str:
+    """``part / whole`` formatted by ``spec``; a run too short (or a machine too busy) to complete one request of
+    the peer has no ratio, and the row says so instead of failing the whole bench."""
+    if not whole:
+        return "n/a (the peer completed no request)"
+    return format(part / whole, spec)
+
+
 def print_table(title: str, rows: list[Row], notes: list[str] = ()) -> None:  # type: ignore[assignment]
     def cell(value: float | None, width: int, form: str) -> str:
         return f"{'' if value is None else format(value, form):>{width}}"
