@@ -149,6 +149,9 @@ def rows(directory: Path, seconds: float, connections: int) -> list[Row]:
         ours, theirs = _median(ours_runs), _median(theirs_runs)
         ours_us, theirs_us = sorted(ours_cpu)[PAIRS // 2], sorted(theirs_cpu)[PAIRS // 2]
         _none_refused(bridge)
+        for name, load in (("op5", op5), ("NRDP", one), ("NRDP 100", hundred), ("bridge", ours), ("Icinga 2", theirs)):
+            if not load.requests:  # wrk reports no error when no answer came at all
+                raise SystemExit(f"the {name} row got no answer at all")
     finally:
         if bridge is not None:
             bridge.stop()
