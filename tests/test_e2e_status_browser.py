@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -72,8 +73,9 @@ def bridge(engine: NagiosSandbox, tmp_path_factory: pytest.TempPathFactory) -> I
     assert process.stop() == 0, process.log_text()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
+@contextmanager
+def chromium(*, javascript: bool = True) -> Iterator[WebDriver]:
+    """Debian's Chromium, headless, with a new empty profile and nothing that reaches out to the network."""
     require_chromium()
     profile = tempfile.mkdtemp(prefix="status-chromium-")
     options = webdriver.ChromeOptions()
@@ -82,6 +84,8 @@ def browser() -> Iterator[WebDriver]:
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1500"):
         options.add_argument(argument)
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not fetch anything, whatever it thinks is missing
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
@@ -89,6 +93,12 @@ def browser() -> Iterator[WebDriver]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    with chromium() as driver:
+        yield driver
 
 
 def wait(driver: WebDriver, condition, seconds: float, what: str):  # type: ignore[no-untyped-def]
@@ -144,6 +154,7 @@ def test_logged_in_through_the_form_the_page_shows_the_engine_reachable(browser:
     assert text(browser, "engine-state").startswith("reachable")
     assert text(browser, "status") == "ok"
     assert "command pipe" in text(browser, "transport")
+    assert browser.execute_script("return document.documentElement.classList.contains('live')") is True
     cookies = {cookie["name"]: cookie for cookie in browser.get_cookies()}
     session = cookies["naemon_bridge_status"]
     assert session["httpOnly"] is True and session["sameSite"] == "Strict"
@@ -185,6 +196,21 @@ def test_a_limited_user_sees_only_its_hosts(browser: WebDriver, bridge: BridgePr
     # The filter box narrows the table as one types (the script), no submit needed.
     browser.find_element(By.ID, "q").send_keys("web2")
     wait(browser, lambda d: {host for host, _ in objects(d)} == {"status-web2"}, 10, "the filter to apply")
+
+
+def test_without_javascript_the_form_the_page_and_its_filter_still_work(bridge: BridgeProcess) -> None:
+    with chromium(javascript=False) as plain:
+        log_in(plain, bridge, ADMIN)
+        wait(plain, lambda d: d.current_url.endswith("/status") and text(d, "engine-state"), 10, "the status page")
+        live = "return document.documentElement.classList.contains('live')"  # what the page's script sets
+        assert plain.execute_script(live) is False
+        assert text(plain, "engine-state").startswith("reachable")
+        refresh = plain.find_element(By.CSS_SELECTOR, "noscript")  # it reloads itself instead
+        assert 'http-equiv="refresh"' in refresh.get_attribute("innerHTML")
+        plain.find_element(By.ID, "q").send_keys("status-db")
+        plain.find_element(By.CSS_SELECTOR, "#filter button").click()  # a plain GET form
+        wait(plain, lambda d: d.current_url.endswith("/status?q=status-db&sort=stale"), 10, "the filtered page")
+        assert {host for host, _ in objects(plain)} == {"status-db"}
 
 
 def test_stopping_the_engine_turns_the_page_degraded_within_its_refresh(browser: WebDriver, bridge: BridgeProcess,

@@ -168,12 +168,13 @@ class Series:
     dashed: bool = False  # drawn over the accepted lines it usually matches: dashed, so both show
 
 
-def chart(recorder: Recorder, now: float, *, width: int = 600, height: int = 120) -> dict[str, Any]:
+def chart(recorder: Recorder, now: float, *, width: int = 600, height: int = 120,
+          delivered: str = "delivered to the engine") -> dict[str, Any]:
     """The throughput chart's series, scaled into a ``width`` x ``height`` SVG box."""
     raw: list[tuple[str, str, list[float]]] = [
         (f"accepted · {dialect}", PALETTE[index % len(PALETTE)], series.rates(now, CHART_BUCKETS))
         for index, (dialect, series) in enumerate(sorted(recorder.accepted.items()))]
-    raw.append(("delivered to the engine", DELIVERED_COLOUR, recorder.delivered.rates(now, CHART_BUCKETS)))
+    raw.append((delivered, DELIVERED_COLOUR, recorder.delivered.rates(now, CHART_BUCKETS)))
     top = max([max(rates) for _, _, rates in raw] + [1.0])
     step = width / (CHART_BUCKETS - 1)
     per_minute = CHART_BUCKETS * 60 // RATE_WINDOW
@@ -218,7 +219,8 @@ def page_context(app: web.Application, principal: Principal, query: Mapping[str,
     engine = config.engine
     cluster_status = app.get(CLUSTER)
     cluster = cluster_view(cluster_status()) if cluster_status is not None else None
-    if cluster is not None and cluster["role"] == "edge":  # its delivery task writes into JetStream
+    edge = cluster is not None and cluster["role"] == "edge"
+    if cluster is not None and edge:  # its delivery task writes into JetStream
         transport = {"kind": "JetStream stream", "path": str(cluster["details"].get("stream", ""))}
     elif engine.query_socket is not None:
         transport = {"kind": "Naemon's query handler", "path": str(engine.query_socket)}
@@ -244,7 +246,7 @@ def page_context(app: web.Application, principal: Principal, query: Mapping[str,
         "spool": {"results": health.spool_results, "bytes": health.spool_bytes, "max_bytes": health.spool_max_bytes,
                   "oldest": None if health.oldest_age_s is None else human_duration(health.oldest_age_s),
                   "fill": fill, "fill_percent": f"{fill:.1%}"},
-        "chart": chart(recorder, now),
+        "chart": chart(recorder, now, delivered="published to JetStream" if edge else "delivered to the engine"),
         "refusal_counts": recorder.refusals_by_reason(),
         "refused": refused_view(recorder, principal, now),
         "freshness": fresh, "sort": sort, "q": search,
