@@ -23,6 +23,8 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -120,6 +122,7 @@ def rows(directory: Path, seconds: float, connections: int) -> list[Row]:
         bridge = Bridge(directory / "bridge", fifo, f'tls_cert = "{cert}"\ntls_key = "{key}"',
                         engine=f'objects_cache = "{directory / "objects.cache"}"',
                         users=f'[[users]]\ntoken = "{TOKEN}"\nname = "nrdp-bench"\n')
+        _wait_answering(bridge)  # the port opens before the objects cache of 10,000 objects is read
         peer = Icinga2(_objects())
         nrdp1, nrdp100 = _script(NRDP, each=1), _script(NRDP, each=100)
         icinga, theirs_script = _script(ICINGA), _script(ICINGA, auth=_basic(ICINGA_USER))
@@ -146,6 +149,9 @@ def rows(directory: Path, seconds: float, connections: int) -> list[Row]:
         ours, theirs = _median(ours_runs), _median(theirs_runs)
         ours_us, theirs_us = sorted(ours_cpu)[PAIRS // 2], sorted(theirs_cpu)[PAIRS // 2]
         _none_refused(bridge)
+        for name, load in (("op5", op5), ("NRDP", one), ("NRDP 100", hundred), ("bridge", ours), ("Icinga 2", theirs)):
+            if not load.requests:  # wrk reports no error when no answer came at all
+                raise SystemExit(f"the {name} row got no answer at all")
     finally:
         if bridge is not None:
             bridge.stop()
@@ -180,11 +186,29 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def _none_refused(bridge: Bridge) -> None:
-    """NRDP answers a refusal with HTTP 200, which wrk counts as a success: the bridge's own count must be 0."""
+def _unverified() -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with urllib.request.urlopen(f"{bridge.url}/metrics", context=context, timeout=30) as answer:
+    return context
+
+
+def _wait_answering(bridge: Bridge, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{bridge.url}/health", context=_unverified(), timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers (503 while the engine is not read yet is an answer too)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("the bridge does not answer /health") from None
+            time.sleep(0.1)
+
+
+def _none_refused(bridge: Bridge) -> None:
+    """NRDP answers a refusal with HTTP 200, which wrk counts as a success: the bridge's own count must be 0."""
+    with urllib.request.urlopen(f"{bridge.url}/metrics", context=_unverified(), timeout=30) as answer:
         text = answer.read().decode()
     refused = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                   if line.startswith("naemon_bridge_results_refused_total"))

@@ -67,7 +67,7 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         "bridge, engine reading", "bridge, engine down: accepted into the spool",
         "... then drained into the started engine", "one process, into the FIFO (baseline)",
         "edge -> JetStream -> sink -> FIFO, 1 replica", "edge -> JetStream -> sink -> FIFO, 3 replicas",
-        "... then drained into the started engine", "op5 single result over TLS",
+        "op5 single result over TLS",
         "NRDP submitcheck, 1 result a request, TLS", "NRDP submitcheck, 100 results a request, TLS",
         "Icinga 2 r2.13 process-check-result (peer), TLS", "bridge process-check-result, TLS"], done.stdout
     assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])

@@ -246,3 +246,21 @@ def test_max_packet_age_and_allowed_networks(listeners: dict[int, Nsca], nagios:
     elsewhere.close()
     assert listener.metric("naemon_bridge_nsca_dropped_total", reason="network_not_allowed") == 1
     assert "connection from 127.0.0.2 refused: not in nsca.allowed_networks" in listener.bridge.log_text()
+
+
+def test_with_workers_the_hub_listens(run_bridge, fifo: Path, reader, tmp_path: Path) -> None:  # noqa: ANN001
+    # [server] workers = 2: the workers take HTTP, the hub (the process that delivers) takes NSCA.
+    require_send_nsca()
+    config = tmp_path / "naemon-bridge.toml"
+    config.write_text(f'[server]\nlisten = "127.0.0.1:0"\nworkers = 2\n[engine]\nkind = "nagios"\n'
+                      f'command_file = "{fifo}"\n[spool]\ndirectory = "{tmp_path / "spool"}"\n'
+                      f'[nsca]\nlisten = "127.0.0.1:0"\npassword = "{PASSWORD}"\nuser = "nsca"\n{USERS}')
+    listener = Nsca(run_bridge(config, wait=False), 1, tmp_path)
+    listener.find_port()
+    listener.send("nsca-any\tsvc\t0\tthrough the hub\x17nsca-any\t1\thost too\x17")
+    lines = wait_for(lambda: (got := reader.read_lines()) and got, what="the lines in the pipe")
+    while len(lines) < 2:
+        lines += wait_for(reader.read_lines, what="the second line")
+    assert [line.split(b"] ", 1)[1] for line in lines] == [
+        b"PROCESS_SERVICE_CHECK_RESULT;nsca-any;svc;0;through the hub",
+        b"PROCESS_HOST_CHECK_RESULT;nsca-any;1;host too"]

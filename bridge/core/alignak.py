@@ -210,8 +210,6 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
                 update.issues.append("A service does not have a 'name' property")
                 continue
             service = _plan_service(host, name, entry, known, status, options, now, recent)
-            if service is None:
-                continue
             if isinstance(service, str):
                 (result if options.ignore_unknown_service else update.issues).append(service)
                 continue
@@ -242,7 +240,7 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
 
 def _plan_service(host: str, name: object, entry: Mapping[str, object], known: KnownObjects | None,
                   status: EngineStatus | None, options: AlignakOptions, now: int,
-                  recent: RecentChanges | None) -> _Target | str | None:
+                  recent: RecentChanges | None) -> _Target | str:
     """Alignak's ``update_service``; a string: the service does not exist (an issue or a line, by
     ``ignore_unknown_service``)."""
     if not isinstance(name, str) or not name:
