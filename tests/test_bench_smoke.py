@@ -62,7 +62,9 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         labels[8], "NSCA-ng 1.6, one send_nsca", "NSCA-ng 1.6, 4 send_nsca in parallel",
         "bridge, same results, 1,000 a request, 4 clients", "raw writer into the pipe (baseline)",
         "bridge, engine reading", "bridge, engine down: accepted into the spool",
-        "... then drained into the started engine", "one process, into the FIFO (baseline)",
-        "edge -> JetStream -> sink -> FIFO, 1 replica", "edge -> JetStream -> sink -> FIFO, 3 replicas"], done.stdout
+        "... then drained into the started engine", "one process, batches (baseline)",
+        "one process, single results (baseline)", "edge -> stream -> sink, 1 replica, batches",
+        "edge -> stream -> sink, 1 replica, single results", "edge -> stream -> sink, 3 replicas, batches",
+        "edge -> stream -> sink, 3 replicas, single results"], done.stdout
     assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])
     assert "x NSCA-ng at its best" in done.stdout
