@@ -44,7 +44,7 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
 
     import pytest
 
-    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4", "nats-server")
+    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4", "nats-server", "icinga2")
                if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin") is None]
     if missing:
         if os.environ.get("CI"):
@@ -60,11 +60,39 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         "Alignak PATCH /host, 100 services a request", "POST /api/results, 1,000 results a request",
         "op5 single result, [server] workers = 2", "POST /api/results, 1,000 results, workers = 2",
         labels[8], "NSCA-ng 1.6, one send_nsca", "NSCA-ng 1.6, 4 send_nsca in parallel",
-        "bridge, same results, 1,000 a request, 4 clients", "raw writer into the pipe (baseline)",
+        "bridge, same results, 1,000 a request, 4 clients",
+        "nsca 2.10 --single, XOR, 8 send_nsca at once", "bridge [nsca], XOR, same send_nsca",
+        "nsca 2.10 --single, RIJNDAEL-128, 8 send_nsca at once", "bridge [nsca], RIJNDAEL-128, same send_nsca",
+        "raw writer into the pipe (baseline)",
         "bridge, engine reading", "bridge, engine down: accepted into the spool",
         "... then drained into the started engine", "one process, batches (baseline)",
         "one process, single results (baseline)", "edge -> stream -> sink, 1 replica, batches",
         "edge -> stream -> sink, 1 replica, single results", "edge -> stream -> sink, 3 replicas, batches",
-        "edge -> stream -> sink, 3 replicas, single results"], done.stdout
+        "edge -> stream -> sink, 3 replicas, single results",
+        "op5 single result over TLS",
+        "NRDP submitcheck, 1 result a request, TLS", "NRDP submitcheck, 100 results a request, TLS",
+        "Icinga 2 r2.13 process-check-result (peer), TLS", "bridge process-check-result, TLS"], done.stdout
     assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])
     assert "x NSCA-ng at its best" in done.stdout
+    listener_rows = [line for line in done.stdout.splitlines() if line.startswith("bridge [nsca]")]
+    assert len(listener_rows) == 2 and all("x nsca 2.10; server CPU" in line and "LOST" not in line
+                                           for line in listener_rows), done.stdout
+
+
+def test_status_bench_prints_intake_with_and_without_a_status_poller() -> None:
+    import os
+    import shutil
+
+    import pytest
+
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("wrk is not installed: .ci/run must install it")
+        pytest.skip("wrk is not installed")
+    done = subprocess.run([sys.executable, "bench/status_bench.py", "--seconds", "1", "--connections", "4"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    labels = [re.split(r"\s{2,}", line.strip())[0] for line in done.stdout.splitlines()[2:]]
+    assert labels[:2] == ["op5 single result, 4 connections, no /status poller",
+                          "... with a browser-like poller on /status every second"], done.stdout
+    assert labels[2].startswith("the poller's GET /status?part=panels"), done.stdout

@@ -7,6 +7,7 @@ Each test uses hosts of its own, so the tests never read each other's results.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import subprocess
@@ -135,6 +136,20 @@ def test_results_reach_the_engine_that_has_their_host(site: Site) -> None:
     status, health = http("GET", f"{site.sinks['eu'].url}/health")
     assert health["cluster"]["role"] == "sink" and health["cluster"]["engine"] == "eu"
     assert "naemon_bridge_cluster_stream_lag" in _metrics(site.sinks["eu"].url)
+    # The status page of each role: an edge publishes into the stream, a sink's results come from it.
+    edge_page = _status_page(first.url)
+    assert 'id="cluster-role">edge<' in edge_page and "JetStream stream" in edge_page
+    assert "accepted · op5" in edge_page and "published to JetStream" in edge_page
+    sink_page = _status_page(site.sinks["eu"].url)
+    assert 'id="cluster-role">sink<' in sink_page and 'id="cluster-lag">' in sink_page
+    assert "accepted · cluster" in sink_page and "delivered to the engine" in sink_page
+
+
+def _status_page(url: str) -> str:
+    request = urllib.request.Request(f"{url}/status", headers={
+        "Authorization": "Basic " + base64.b64encode(b"u:p").decode()})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.read().decode()
 
 
 def _metrics(url: str) -> str:

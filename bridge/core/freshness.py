@@ -314,9 +314,16 @@ class FreshnessTable:
                                               key=lambda item: (item[0][0], item[0][1] is not None, item[0][1] or "")):
             if (stale_only and not e.stale) or (host is not None and host_name != host):
                 continue
-            yield Row(host_name, service, int(e.last_result) if e.reported else None,
-                      max(0, int(now - e.last_result)), int(e.threshold) if e.threshold is not None else None,
-                      e.state, e.stale, e.engine_checks)
+            yield self.row((host_name, service), e, now)
+
+    def row(self, key: Key, e: Entry, now: float) -> Row:
+        return Row(key[0], key[1], int(e.last_result) if e.reported else None, max(0, int(now - e.last_result)),
+                   int(e.threshold) if e.threshold is not None else None, e.state, e.stale, e.engine_checks)
+
+    def items(self) -> Iterable[tuple[Key, Entry]]:
+        """Every tracked object and its entry, in no order: for a caller that shows a few of many (the status
+        page), which ``rows``' sorting of them all would cost more than it needs."""
+        return self._entries.items()
 
     def entry(self, host: str, service: str | None) -> Entry | None:
         return self._entries.get((host, service))

@@ -14,8 +14,8 @@ from bridge.daemon.preflight import Finding, check, check_as_server_user
 
 _DESCRIPTION = """\
 Accept passive check results and other external commands over HTTP (op5 Monitor's POST /api/command/<COMMAND>
-and Alignak WS's PATCH /host/<name>) and write them into a Naemon or Nagios command pipe, spooling them on disk
-while the engine does not read."""
+and Alignak WS's PATCH /host/<name>) and the classic NSCA 2.x protocol ([nsca], for send_nsca), and write them
+into a Naemon or Nagios command pipe, spooling them on disk while the engine does not read."""
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bridge.config.model import Config, LiveConfig
 from bridge.core.freshness import FreshnessTable
+from bridge.core.recent import RecentChanges
 from bridge.core.types import Clock
 from bridge.engine.delivery import Delivery
 from bridge.engine.files import EngineFiles
@@ -18,9 +19,22 @@ from bridge.engine.spool import Spool
 from bridge.engine.transport import FRAGMENT_MARKER, FifoTransport, QueryTransport, Transport
 from bridge.http.credentials import Authenticator
 from bridge.http.dialects import Dialect
-from bridge.http.keys import AUTH, CLOCK, CONFIG, DELIVERY, DIALECTS, ENGINE_FILES, FRESHNESS, METRICS, MONITOR
+from bridge.http.keys import (
+    AUTH,
+    CLOCK,
+    CONFIG,
+    DELIVERY,
+    DIALECTS,
+    ENGINE_FILES,
+    FRESHNESS,
+    METRICS,
+    MONITOR,
+    RECENT,
+    SESSIONS,
+)
 from bridge.http.metrics import Metrics
 from bridge.http.routes import setup_routes
+from bridge.http.sessions import SessionStore
 
 log = logging.getLogger("naemon_bridge")
 
@@ -34,7 +48,7 @@ def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time,
         FifoTransport(engine.command_file, fragment_marker=config.spool.directory / FRAGMENT_MARKER)
     return Delivery(transport, spool, max_spool_bytes=config.spool.max_bytes,
                     fsync_interval=config.spool.fsync_interval, busy_wait=engine.busy_wait, clock=clock,
-                    on_delivered=metrics.delivered.inc)
+                    on_delivered=metrics.note_delivered)
 
 
 def request_side(config: Config, metrics: Metrics, clock: Clock, dialects: Sequence[Dialect]) -> web.Application:
@@ -46,6 +60,8 @@ def request_side(config: Config, metrics: Metrics, clock: Clock, dialects: Seque
     app[METRICS] = metrics
     app[CONFIG] = LiveConfig(config)
     app[AUTH] = Authenticator(config.users, config.auth)
+    app[SESSIONS] = SessionStore()
+    app[RECENT] = RecentChanges()
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = clock
     return app
@@ -56,7 +72,7 @@ def make_app(config: Config, dialects: Sequence[Dialect], *, clock: Clock = time
     """The bridge as an aiohttp application answering ``dialects`` (``bridge.intake.DIALECTS``, the first one's
     error shape for the paths none claims): ``serve``, ``demo`` and the tests all build it here. ``transport``
     replaces the engine's (a cluster's edge delivers into JetStream, ``bridge.daemon.cluster_roles``)."""
-    metrics = Metrics()
+    metrics = Metrics(clock)
     app = request_side(config, metrics, clock, dialects)
     delivery = make_delivery(config, metrics, clock, transport)
     app[DELIVERY] = delivery

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import email.message
+import functools
 from collections.abc import Callable
 from email.utils import collapse_rfc2231_value
 from urllib.parse import unquote_to_bytes
@@ -61,10 +62,9 @@ def _payload_problem(exc: web.RequestPayloadError, request: web.Request) -> str:
 def form_fields(content_type: str, body: bytes) -> dict[str, str]:
     """The text fields of a form body, given its whole Content-Type header (files and binary parts are left
     out; a field given twice keeps its last value)."""
-    header = email.message.Message()
-    header["Content-Type"] = content_type
-    decode = _decoder(header.get_content_charset())
-    if header.get_content_type() == "multipart/form-data":
+    kind, charset = _content_type(content_type)
+    decode = _decoder(charset)
+    if kind == "multipart/form-data":
         return _multipart_fields(content_type, body, decode)
     fields: dict[str, str] = {}
     for pair in body.strip().split(b"&"):
@@ -73,6 +73,15 @@ def form_fields(content_type: str, body: bytes) -> dict[str, str]:
             field = decode(_unquote(name), "a field name")
             fields[field] = decode(_unquote(value), field)
     return fields
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type(content_type: str) -> tuple[str, str | None]:
+    """A Content-Type header's type and charset; parsed once per distinct header (the email parser costs as much
+    as decoding a small form)."""
+    header = email.message.Message()
+    header["Content-Type"] = content_type
+    return header.get_content_type(), header.get_content_charset()
 
 
 def _unquote(data: bytes) -> bytes:

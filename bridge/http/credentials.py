@@ -214,6 +214,16 @@ class Authenticator:
         self._checking: dict[bytes, asyncio.Task[Principal | None]] = {}
         self._generation += 1
 
+    def configured_login(self, header: str | None) -> str | None:
+        """The user name a basic-auth header gives, when a user of that name (with a password) is configured:
+        safe to show, unlike what else a failed login may carry (a token, a password typed as the name)."""
+        try:
+            login = BasicAuth.decode(header or "", encoding="utf-8").login
+        except ValueError:
+            return None
+        user = self._by_name.get(login) or self._by_name.get(login.partition("$")[0])
+        return user.name if user is not None else None
+
     async def authenticate(self, header: str | None, client: str = "") -> Principal:
         """The caller, from an ``Authorization`` header. Only wrong credentials count as failed logins."""
         if not header:
