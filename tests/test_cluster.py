@@ -149,3 +149,12 @@ def test_a_reload_names_the_cluster_keys_that_need_a_restart(tmp_path: Path) -> 
     assert needs_restart(old, new) == ["cluster.replicas"]
     assert needs_restart(_load(tmp_path, ""), old) == ["cluster"]
     assert needs_restart(old, old) == []
+
+
+def test_systemd_hears_an_edges_jetstream_not_an_engine(tmp_path: Path) -> None:
+    from bridge.daemon.cluster_roles import make_cluster_app
+    from bridge.daemon.server import status_line
+    from bridge.intake import DIALECTS
+
+    config = _load(tmp_path, f'[spool]\ndirectory = "{tmp_path / "spool"}"\n{EDGE}')
+    assert status_line(make_cluster_app(config, DIALECTS)).startswith("JETSTREAM NOT REACHABLE; spool: 0 results")
