@@ -363,3 +363,24 @@ def test_tls_to_the_cluster_with_a_ca_of_its_own(tmp_path: Path) -> None:
         assert not accepted and "certificate" in problem.lower(), problem
     finally:
         nats.stop()
+
+
+def test_a_stream_kept_shorter_than_the_duplicate_window_is_created(tmp_path: Path) -> None:
+    """JetStream refuses a duplicate window longer than max_age: the window follows a short max_age."""
+    require_nats()
+    nats = NatsCluster(tmp_path / "nats", 1)
+    nats.start()
+
+    async def created() -> tuple[bool, str]:
+        connection = ClusterConnection(ClusterConfig(role="edge", servers=tuple(nats.urls), max_age=300), "age")
+        connection.start()
+        try:
+            return await connection.wait_ready(10), connection.problem
+        finally:
+            await connection.close()
+
+    try:
+        ready, problem = asyncio.run(created())
+        assert ready, problem
+    finally:
+        nats.stop()

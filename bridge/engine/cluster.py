@@ -169,7 +169,8 @@ class ClusterConnection:
         await js.add_stream(StreamConfig(
             name=config.stream, subjects=[f"{config.stream}.*"], retention=RetentionPolicy.WORK_QUEUE,
             discard=DiscardPolicy.NEW, storage=StorageType.FILE, num_replicas=config.replicas,
-            max_age=config.max_age, max_bytes=config.max_bytes, duplicate_window=DUPLICATE_WINDOW))
+            max_age=config.max_age, max_bytes=config.max_bytes,
+            duplicate_window=min(DUPLICATE_WINDOW, config.max_age)))  # JetStream: no longer than max_age
         log.info("cluster: created stream %s (%d replicas)", config.stream, config.replicas)
 
     async def _bucket(self, js: JetStreamContext) -> KeyValue:
