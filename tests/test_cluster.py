@@ -125,8 +125,9 @@ def test_check_config_of_an_edge_does_not_warn_about_engine_files(tmp_path: Path
     path.write_text(f'[spool]\ndirectory = "{tmp_path / "spool"}"\n{EDGE}[[users]]\nname = "u"\npassword_hash = '
                     '"$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"\n')
     assert main(["check-config", "--config", str(path)]) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "command_file" not in err and "[cluster] edge: results go to JetStream" in err
+    assert "OK — listen 127.0.0.1:8888, cluster edge, stream NAEMON_BRIDGE, spool" in out
 
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
