@@ -65,8 +65,10 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         "nsca 2.10 --single, RIJNDAEL-128, 8 send_nsca at once", "bridge [nsca], RIJNDAEL-128, same send_nsca",
         "raw writer into the pipe (baseline)",
         "bridge, engine reading", "bridge, engine down: accepted into the spool",
-        "... then drained into the started engine", "one process, into the FIFO (baseline)",
-        "edge -> JetStream -> sink -> FIFO, 1 replica", "edge -> JetStream -> sink -> FIFO, 3 replicas",
+        "... then drained into the started engine", "one process, batches (baseline)",
+        "one process, single results (baseline)", "edge -> stream -> sink, 1 replica, batches",
+        "edge -> stream -> sink, 1 replica, single results", "edge -> stream -> sink, 3 replicas, batches",
+        "edge -> stream -> sink, 3 replicas, single results",
         "op5 single result over TLS",
         "NRDP submitcheck, 1 result a request, TLS", "NRDP submitcheck, 100 results a request, TLS",
         "Icinga 2 r2.13 process-check-result (peer), TLS", "bridge process-check-result, TLS"], done.stdout
