@@ -253,7 +253,7 @@ def test_the_whole_cluster_down_the_edge_spools_answers_2xx_and_forwards(site: S
         status, health = http("GET", f"{edge.url}/health")
         assert status == 503 and health["spool"]["results"] > 0
         # Restarted during the outage, the edge routes by the objects it saved and keeps its spool.
-        assert edge.stop() == 0
+        assert edge.stop() == 0, edge.log_text()
         edge = site.edges[1] = start_bridge(edge.config_path)
         edge.wait_listening()
         wait_for(lambda: http("GET", f"{edge.url}/health")[1]["cluster"]["engines"] == ["eu", "us"],
@@ -261,10 +261,15 @@ def test_the_whole_cluster_down_the_edge_spools_answers_2xx_and_forwards(site: S
         for output in expected[20:]:
             assert _post(edge.url, "us-cluster", output) == 200
     finally:
-        site.nats.start()
-    wait_for(lambda: _arrived(site.engines["us"], "us-cluster", expected), timeout=90,
-             what="the spooled results once the cluster is back")
-    wait_for(lambda: http("GET", f"{edge.url}/health")[1]["spool"]["results"] == 0, what="the edge's spool to empty")
+        site.nats.start(timeout=90)  # three nodes from cold: JetStream elects its leaders again
+    try:
+        wait_for(lambda: _arrived(site.engines["us"], "us-cluster", expected), timeout=120,
+                 what="the spooled results once the cluster is back")
+        wait_for(lambda: http("GET", f"{edge.url}/health")[1]["spool"]["results"] == 0, timeout=60,
+                 what="the edge's spool to empty")
+    except AssertionError:
+        print(f"--- edge\n{edge.log_text()[-4000:]}\n--- sink us\n{site.sinks['us'].log_text()[-4000:]}")
+        raise
 
 
 def test_a_publish_retried_with_its_id_is_stored_once(site: Site) -> None:
