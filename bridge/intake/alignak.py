@@ -32,10 +32,11 @@ from bridge.core.values import Command, EngineKind, HostState, ServiceState
 from bridge.http.auth import authenticate, client_address
 from bridge.http.bodies import read_body
 from bridge.http.credentials import Principal
-from bridge.http.dialects import ApiDescription, Dialect, Route
+from bridge.http.dialects import ApiDescription, Dialect, Route, note_refusal
 from bridge.http.jsonio import DocumentRefused, json_answer, loads
 from bridge.http.keys import AUTH, CLOCK, CONFIG, ENGINE_FILES, FRESHNESS, METRICS, RECENT, SESSIONS
 from bridge.http.openapi import SECURE, Schema, errors, json_body, ref
+from bridge.http.peer import USER_NAME
 from bridge.http.sessions import clear_session_cookie, session_token, set_session_cookie
 from bridge.http.submission import admit, submit_commands
 
@@ -75,6 +76,7 @@ async def alignak_principal(request: web.Request) -> Principal:
         if session is not None:
             principal = _principal_named(request, session.user)
             if principal is not None:
+                request[USER_NAME] = principal.name  # for the status page's list of refused requests
                 return principal
             sessions.revoke(token)
     return await authenticate(request)
@@ -171,7 +173,7 @@ async def command_view(request: web.Request) -> web.Response:
         command = plan_command(document, engine=config.engine.kind, now=int(request.app[CLOCK]()),
                                author=principal.name)
     except (InvalidInput, UnknownCommand) as exc:
-        request.app[METRICS].refuse(exc)
+        note_refusal(request.app[METRICS], request, exc)
         return json_answer({"_status": "ERR", "_error": str(exc)})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
@@ -190,7 +192,7 @@ async def event_view(request: web.Request) -> web.Response:
     try:
         command = plan_event(document, now=int(request.app[CLOCK]()))
     except InvalidInput as exc:
-        request.app[METRICS].refuse(exc)
+        note_refusal(request.app[METRICS], request, exc)
         return json_answer({"_status": "ERR", "_issues": [str(exc)]})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
