@@ -6,10 +6,11 @@ the engine rewrites them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 
-from bridge.core.command_table import ArgType
+from bridge.core.command_table import ArgType, CommandSpec
 from bridge.core.commands import OBJECT_TYPES, parameters
 from bridge.core.errors import UnknownObject
 from bridge.core.values import Command
@@ -93,22 +94,69 @@ class KnownObjects:
         if problem is not None:
             raise problem
 
+    def unknown_among(self, commands: Sequence[Command]) -> dict[int, UnknownObject]:
+        """By position, each command that names an object the engine does not have: a batch's names checked in
+        one loop (a set lookup per name; the general walk only for commands beyond a host and its service)."""
+        hosts, services = self.hosts, self.services
+        found: dict[int, UnknownObject] = {}
+        for index, command in enumerate(commands):
+            checks = _name_checks(command.spec)
+            if len(checks) == 2 and checks[1][0] is ArgType.SERVICE and checks[0][0] is ArgType.HOST:
+                fields = command.fields
+                host = fields[checks[0][1]]
+                service = fields[checks[1][1]]
+                if host in hosts and service and (host, service) in services:  # the usual case: both known
+                    continue
+            elif not checks:
+                continue
+            problem = self.unknown(command)
+            if problem is not None:
+                found[index] = problem
+        return found
+
     def unknown(self, command: Command) -> UnknownObject | None:
         """The first object the command names that the engine does not have, or None."""
-        host: str | None = None
-        for param, value in zip(parameters(command.spec), command.fields, strict=True):
+        fields = command.fields
+        checks = _name_checks(command.spec)
+        if not checks:
+            return None
+        if checks[0][0] is ArgType.HOST and len(checks) < 3:  # most commands: a host, then maybe its service
+            host = fields[checks[0][1]] or None
+            if host is not None and host not in self.hosts:
+                return UnknownObject(checks[0][2], f"the engine has no host '{host}'")
+            if len(checks) == 1 or checks[1][0] is not ArgType.SERVICE:
+                return self._others(fields, checks[1:], host)
+            service = fields[checks[1][1]]
+            if service and (host or "", service) not in self.services:
+                return UnknownObject(checks[1][2], f"the engine has no service '{service}' on host '{host}'")
+            return None
+        return self._others(fields, checks, None)
+
+    def _others(self, fields: tuple[str, ...], checks: tuple[_NameCheck, ...], host: str | None
+                ) -> UnknownObject | None:
+        for kind, index, name in checks:
+            value = fields[index]
             if not value:
                 continue
-            if param.type is ArgType.HOST:
+            if kind is ArgType.HOST:
                 host = value
                 if value not in self.hosts:
-                    return UnknownObject(param.name, f"the engine has no host '{value}'")
-            elif param.type is ArgType.SERVICE:
+                    return UnknownObject(name, f"the engine has no host '{value}'")
+            elif kind is ArgType.SERVICE:
                 if (host or "", value) not in self.services:
-                    return UnknownObject(param.name, f"the engine has no service '{value}' on host '{host}'")
-            elif param.type in OBJECT_TYPES and value not in self.names.get(param.type, frozenset()):
-                return UnknownObject(param.name, f"the engine has no {param.type.value} '{value}'")
+                    return UnknownObject(name, f"the engine has no service '{value}' on host '{host}'")
+            elif value not in self.names.get(kind, frozenset()):
+                return UnknownObject(name, f"the engine has no {kind.value} '{value}'")
         return None
+
+
+_NameCheck = tuple[ArgType, int, str]  # the kind of object, the field's position, the parameter's name
+
+
+@cache  # specs are frozen and few: which fields name objects is derived once per spec, not per command
+def _name_checks(spec: CommandSpec) -> tuple[_NameCheck, ...]:
+    return tuple((param.type, index, param.name) for index, param in enumerate(parameters(spec))
+                 if param.type is ArgType.SERVICE or param.type in OBJECT_TYPES)
 
 
 def parse_objects_cache(text: str) -> KnownObjects:
