@@ -216,19 +216,23 @@ def _canonical_blocks(text: str) -> Iterator[tuple[str, dict[str, str]]] | None:
     if _CANONICAL.fullmatch(text) is None or _OTHER_BREAKS.search(text) is not None:
         return None
     first = _FIRST_BLOCK.search(text)
-    return _split_blocks(text[first.start():] if first else "")
+    return _scan_blocks(text, first.start() if first else len(text))
 
 
-def _split_blocks(text: str) -> Iterator[tuple[str, dict[str, str]]]:
-    for chunk in text.split("\n\t}\n"):  # each block's end; a value's "}" is never alone after a tab
-        chunk = chunk.lstrip("\n")
-        if not chunk:
+def _scan_blocks(text: str, start: int) -> Iterator[tuple[str, dict[str, str]]]:
+    """Block by block from ``start``, by position: no copy of the text, no string per line."""
+    end = len(text)
+    while start < end:
+        if text[start] == "\n":  # the empty lines between blocks
+            start += 1
             continue
-        header = chunk.find(" {\n")
-        if header < 0:  # a block without attributes
-            yield chunk[7:-2], {}
-            continue
-        yield chunk[7:header], {key: value.strip() for key, value in _USED_LINE.findall(chunk, header + 2)}
+        # The block's end (a value's "}" is never alone after a tab); in a block without attributes, the line
+        # break of its header.
+        close = text.index("\n\t}\n", start)
+        header = text.index(" {\n", start)
+        kind = text[start + 7:header]
+        yield kind, {key: value.strip() for key, value in _USED_LINE.findall(text, header + 2, close)}
+        start = close + 4
 
 
 @dataclass(frozen=True, slots=True)
