@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bridge.core.errors import EngineUnavailable, SpoolFull
 from bridge.core.values import FsyncPolicy
-from bridge.engine.spool import Spool
+from bridge.engine.spool import Spool, SpoolBatch
 from bridge.engine.transport import Transport, Written
 
 log = logging.getLogger("naemon_bridge.delivery")
@@ -77,6 +77,9 @@ class Delivery:
         self._spooled_while_down = 0
         self._pipe_full = False  # the last write found the pipe full: the idle wait watches it for room
         self._blocked_since: float | None = None  # since when lines wait and the pipe has accepted nothing
+        # What of the last batch read from the spool is not delivered yet: a full pipe takes a few pages of a
+        # batch at a time, and reading the batch anew at each would check and decode it again every time.
+        self._draining: SpoolBatch | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(self.spool.open)
@@ -262,7 +265,10 @@ class Delivery:
 
     async def _drain_spool(self) -> None:
         while self.spool.pending_results:
-            batch = await asyncio.to_thread(self.spool.read_batch)
+            batch = self._draining
+            if batch is None:
+                batch = await asyncio.to_thread(self.spool.read_batch)
+            self._draining = None
             lines = batch.lines
             written = await self._write(lines)
             for index, reason in written.refusals.items():  # nobody waits for these answers any more
@@ -271,6 +277,8 @@ class Delivery:
             # Only the unbroken run from the start is marked delivered; with several query-handler connections a
             # line after a gap may go again later (at least once).
             await asyncio.to_thread(self.spool.commit, batch, written.prefix)
+            rest = batch.after(written.prefix)
+            self._draining = rest if rest.entries else None
             # The engine is gone (backoff set) or its pipe is full (the idle wait watches it: waiting here would
             # hold the requests that arrive meanwhile, which must reach the spool within busy_wait), or requests
             # wait: answer them first.
