@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -71,6 +71,7 @@ class Row:
     p50: float | None = None  # ms
     p99: float | None = None  # ms
     versus: str = ""
+    figures: dict[str, float] = field(default_factory=dict)  # what the row measured beyond the columns (--json)
 
 
 def print_table(title: str, rows: list[Row], notes: list[str] = ()) -> None:  # type: ignore[assignment]
@@ -92,6 +93,18 @@ def workload(count: int, tag: str, hosts: int = 1000, services: int = 10) -> lis
              "status_code": n % 4, "plugin_output": f"{tag} {n}|time=0.01s;1;2"} for n in range(count)]
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, all threads) a process has used so far, from /proc: comparable between runs
+    on a busy machine where wall-clock rates are not."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -102,12 +115,12 @@ def rss_mib(pid: int) -> float:
 class Bridge:
     """The daemon as a user runs it (``python -m bridge serve``) with a config written for the bench."""
 
-    def __init__(self, directory: Path, command_file: Path, extra: str = "") -> None:
+    def __init__(self, directory: Path, command_file: Path, extra: str = "", engine: str = "") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         config = directory / "bridge.toml"
         config.write_text(f'[server]\nlisten = "127.0.0.1:{self.port}"\n{extra}\n[engine]\nkind = "nagios"\n'
-                          f'command_file = "{command_file}"\n[spool]\ndirectory = "{directory / "spool"}"\n'
+                          f'command_file = "{command_file}"\n{engine}\n[spool]\ndirectory = "{directory / "spool"}"\n'
                           f'[log]\nlevel = "error"\n[[users]]\nname = "{BENCH_USER[0]}"\n'
                           f'password = "{BENCH_USER[1]}"\n')
         self.process = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--config", str(config)],
