@@ -37,10 +37,17 @@ E2E_HOSTS = [
     SandboxHost("client-host", (SandboxService("backup"),)),
     SandboxHost("send-host", (SandboxService("svc"),)),
     SandboxHost("db1", (SandboxService("Backup nightly"),)),  # the README's client examples
+    # tests/test_e2e_nsca.py: a service per encryption method and case
+    SandboxHost("nsca-host", tuple(SandboxService(name) for name in (
+        "m0", "m1", "m2", "m3", "m4", "m8", "m14", "legacy-1", "legacy-14", "built-legacy", "after", "wrong",
+        "block"))),
     SandboxHost("reload-host", (SandboxService("svc"),)),
     SandboxHost("workers-host", tuple(SandboxService(f"svc-{n}") for n in range(8))),
     SandboxHost("fresh-host", (SandboxService("svc"),
                                SandboxService("engine-svc", check_freshness=True, freshness_threshold=3))),
+    SandboxHost("nrdp-host", (SandboxService("sh"), SandboxService("py"), SandboxService("json"),
+                              SandboxService("bad"))),
+    SandboxHost("icinga-host", (SandboxService("a"), SandboxService("b"), SandboxService("ttl"))),
     # The Alignak seed document's host, with the custom variables it sets already defined.
     SandboxHost("test_host", (SandboxService("test_service"),),
                 variables={"TEST1": "a", "TEST2": "0", "TEST3": "0"}, alias="My host..."),

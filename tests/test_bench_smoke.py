@@ -46,7 +46,7 @@ def test_the_bench_prints_every_row_of_the_readme_table(tmp_path: Path) -> None:
 
     import pytest
 
-    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4")
+    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4", "nats-server")
                if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin") is None]
     if missing:
         if os.environ.get("CI"):
@@ -66,7 +66,9 @@ def test_the_bench_prints_every_row_of_the_readme_table(tmp_path: Path) -> None:
         labels[8], "NSCA-ng 1.6, one send_nsca", "NSCA-ng 1.6, 4 send_nsca in parallel",
         "bridge, same results, 1,000 a request, 4 clients", "raw writer into the pipe (baseline)",
         "bridge, engine reading", "bridge, engine down: accepted into the spool",
-        "... then drained into the started engine", "objects.cache + freshness table, 3,300 objects",
+        "... then drained into the started engine", "one process, into the FIFO (baseline)",
+        "edge -> JetStream -> sink -> FIFO, 1 replica", "edge -> JetStream -> sink -> FIFO, 3 replicas",
+        "objects.cache + freshness table, 3,300 objects",
         "RSS after 3,000 distinct objects reported"], done.stdout
     assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])
     assert "x NSCA-ng at its best" in done.stdout
@@ -77,3 +79,22 @@ def test_the_bench_prints_every_row_of_the_readme_table(tmp_path: Path) -> None:
     assert rows["bridge, engine reading"]["figures"]["bridge_cpu_s_per_100k"] > 0
     assert rows["objects.cache + freshness table, 3,300 objects"]["figures"]["longest_stall_ms"] >= 0
     assert document["cores"] == os.cpu_count() and document["results"] == 2000
+
+
+def test_status_bench_prints_intake_with_and_without_a_status_poller() -> None:
+    import os
+    import shutil
+
+    import pytest
+
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("wrk is not installed: .ci/run must install it")
+        pytest.skip("wrk is not installed")
+    done = subprocess.run([sys.executable, "bench/status_bench.py", "--seconds", "1", "--connections", "4"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    labels = [re.split(r"\s{2,}", line.strip())[0] for line in done.stdout.splitlines()[2:]]
+    assert labels[:2] == ["op5 single result, 4 connections, no /status poller",
+                          "... with a browser-like poller on /status every second"], done.stdout
+    assert labels[2].startswith("the poller's GET /status?part=panels"), done.stdout

@@ -188,3 +188,23 @@ def test_frequent_results_against_a_long_threshold_leave_no_pile_of_superseded_d
     assert fresh.sweep() == [] and not fresh.due()
     clock.now += 86400
     assert [e.key for e in fresh.sweep()] == [("h", "svc")]
+
+
+def test_a_ttl_is_the_objects_threshold_over_the_engines_and_survives_a_restart() -> None:
+    clock = Clock()
+    fresh = table(clock, default_threshold=1000)
+    fresh.apply_engine(OBJECTS, STATUS)
+    fresh.record("backup-1", "engine-watched", 0, clock.now)
+    fresh.set_ttl("backup-1", "engine-watched", 30)  # the engine's 300 s and its own check give way
+    clock.now += 30
+    assert [(e.key, e.threshold) for e in fresh.sweep()] == [(("backup-1", "engine-watched"), 30)]
+    saved = json.loads(json.dumps(fresh.dump()))
+    again = table(clock, default_threshold=1000)
+    again.load(saved)
+    again.apply_engine(OBJECTS, STATUS)
+    assert again.ttl("backup-1", "engine-watched") == 30
+    assert next(r for r in again.rows() if r.service_description == "engine-watched").threshold_s == 30
+    again.set_ttl("backup-1", "engine-watched", 0)  # none any more: the engine's again, once it is applied
+    again.apply_engine(OBJECTS, STATUS)
+    row = next(r for r in again.rows() if r.service_description == "engine-watched")
+    assert (row.threshold_s, row.engine_checks) == (300, True)

@@ -9,6 +9,7 @@ import base64
 import binascii
 import datetime
 import hashlib
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -18,6 +19,8 @@ from typing import Any
 
 from bridge.core.command_table import COMMANDS
 from bridge.core.freshness import FreshnessRule
+from bridge.core.nsca import Method as NscaMethod
+from bridge.core.nsca import supported_methods as nsca_methods
 from bridge.core.permissions import Grants, NamePattern
 from bridge.core.values import EngineKind, FsyncPolicy, HostState, ServiceState
 
@@ -121,6 +124,25 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NscaConfig:
+    """The classic NSCA 2.x listener (``[nsca]``); ``listen`` unset: none. Debian's nsca.cfg names in comments."""
+
+    listen: str | None = None  # server_address + server_port
+    password: bytes = field(default=b"", repr=False)  # password
+    encryption_method: NscaMethod = NscaMethod.XOR  # decryption_method
+    max_packet_age: int = 0  # max_packet_age, which nsca 2.10 never enforces: 0 = off
+    user: str = ""  # the [[users]] name whose grants apply
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    read_timeout: float = 10.0  # nsca's socket timeout: a connection silent this long is closed
+    max_connections: int = 1000
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.listen is not None
+        return parse_listen(self.listen)
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """A login: a name with a password or password hash, or an Alignak-style token (the basic-auth user name)."""
 
@@ -148,6 +170,32 @@ def token_label(token: str) -> str:
     return "token-" + hashlib.sha256(token.encode()).hexdigest()[:10]
 
 
+CLUSTER_ROLES = ("edge", "sink")
+_NATS_NAME = re.compile(r"[A-Za-z0-9_-]+")  # what JetStream takes in stream names and subject tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """``[cluster]``: this process is an edge (publishes to JetStream) or a sink (writes one engine's pipe).
+    Secrets (password, token) never appear in reprs."""
+
+    role: str
+    servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    stream: str = "NAEMON_BRIDGE"
+    replicas: int = 1
+    engine: str | None = None  # a sink: the engine it serves
+    credentials: Path | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    publish_timeout: float = 2.0  # seconds an edge waits for JetStream's ack before the spool takes the lines
+    max_age: float = 7 * 86400.0  # seconds the stream keeps what no sink took (an engine down that long)
+    max_bytes: int = 1024**3  # the most the stream holds; then JetStream refuses and the edge spools
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     source: str = "<defaults>"
@@ -159,7 +207,9 @@ class Config:
     auth: AuthConfig = AuthConfig()
     freshness: FreshnessConfig = FreshnessConfig()
     health: HealthConfig = HealthConfig()
+    nsca: NscaConfig = NscaConfig()
     users: tuple[User, ...] = ()
+    cluster: ClusterConfig | None = None  # None: one process, edge and sink at once (today's bridge)
 
 
 class LiveConfig:
@@ -330,6 +380,49 @@ def _server(section: _Section) -> ServerConfig:
                         user=section.text("user"), group=section.text("group"), **tls)
 
 
+def _nsca(section: _Section) -> NscaConfig:
+    listen = section.text("listen")
+    if listen is not None:
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise section.error("listen", str(exc).replace("8888", "5667")) from None
+    password = section.text("password")
+    password_file = section.path("password_file")
+    if password is not None and password_file is not None:
+        raise section.error("password_file", "password and password_file exclude each other")
+    secret = password.encode() if password is not None else b""
+    if password_file is not None:
+        try:
+            secret = password_file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise section.error("password_file", f"cannot read {password_file}: {exc.strerror or exc}") from None
+    if len(secret) > 512 or b"\0" in secret:
+        raise section.error("password", "must be at most 512 bytes without a NUL, as nsca reads it")
+    method = section.get("encryption_method", int, int(NscaMethod.XOR))
+    if method not in NscaMethod._value2member_map_:
+        raise section.error("encryption_method", f"method {method} is not supported; supported: {nsca_methods()}")
+    age = section.get("max_packet_age", int, 0)
+    if not 0 <= age <= 86400:
+        raise section.error("max_packet_age", f"must be seconds from 0 (off) to 86400, not {age}")
+    user = section.text("user") or ""
+    if listen is not None and not user:
+        raise section.error("user", "is required with listen: the [[users]] name whose grants apply to NSCA results")
+    networks = _strings(section, "allowed_networks")
+    allowed = None
+    if networks is not None:
+        try:
+            allowed = tuple(ipaddress.ip_network(text, strict=False) for text in networks)
+        except ValueError as exc:
+            raise section.error("allowed_networks", str(exc)) from None
+    max_connections = section.get("max_connections", int, 1000)
+    if max_connections < 1:
+        raise section.error("max_connections", f"must be at least 1, not {max_connections}")
+    return NscaConfig(listen=listen, password=secret, encryption_method=NscaMethod(method), max_packet_age=age,
+                      user=user, allowed_networks=allowed, max_connections=max_connections,
+                      read_timeout=section.number("read_timeout", 10.0, low=0.1, high=3600.0))
+
+
 def _engine(section: _Section) -> EngineConfig:
     kind = EngineKind(section.choice("kind", tuple(k.value for k in EngineKind), EngineKind.NAEMON.value))
     query_socket = section.path("query_socket")
@@ -348,6 +441,42 @@ def _engine(section: _Section) -> EngineConfig:
         query_connections=connections,
         busy_wait=section.number("busy_wait", 1.0, low=0.0, high=60.0),
     )
+
+
+def _cluster(section: _Section) -> ClusterConfig:
+    role = section.choice("role", CLUSTER_ROLES, "")
+    servers = _strings(section, "servers") or ("nats://127.0.0.1:4222",)
+    for server in servers:
+        if not re.fullmatch(r"(nats|tls)://[^/\s]+", server):
+            raise section.error("servers", f"must be URLs such as \"nats://127.0.0.1:4222\", not {server!r}")
+    stream = section.text("stream", "NAEMON_BRIDGE") or ""
+    if not _NATS_NAME.fullmatch(stream):
+        raise section.error("stream", f"must be letters, digits, _ or -, not {stream!r}")
+    replicas = section.get("replicas", int, 1)
+    if not 1 <= replicas <= 5:
+        raise section.error("replicas", f"must be from 1 to 5 (JetStream's limit), not {replicas}")
+    engine = section.text("engine")
+    if engine is not None and not _NATS_NAME.fullmatch(engine):
+        raise section.error("engine", f"must be letters, digits, _ or - (it is a subject token), not {engine!r}")
+    if role == "sink" and engine is None:
+        raise section.error("engine", "is required with role = \"sink\": the engine this sink serves")
+    if role == "edge" and engine is not None:
+        raise section.error("engine", "is for a sink; an edge routes by host to every engine")
+    auth = [key for key in ("credentials", "user", "token") if key in section.data]
+    if len(auth) > 1:
+        raise section.error(auth[1], f"give one of credentials, user/password or token, not {' and '.join(auth)}")
+    user, password = section.text("user"), section.text("password")
+    if (user is None) != (password is None):
+        raise section.error("password" if password is None else "user", "user and password go together")
+    tls = {key: section.path(key) for key in ("tls_ca", "tls_cert", "tls_key")}
+    if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
+        raise section.error("tls_cert" if tls["tls_cert"] is None else "tls_key", "tls_cert and tls_key go together")
+    return ClusterConfig(
+        role=role, servers=servers, stream=stream, replicas=replicas, engine=engine,
+        credentials=section.path("credentials"), user=user, password=password, token=section.text("token"),
+        publish_timeout=section.number("publish_timeout", 2.0, low=0.1, high=60.0),
+        max_age=section.number("max_age", 7 * 86400.0, low=60.0),
+        max_bytes=section.size("max_bytes", 1024**3, low=MIN_SPOOL_MAX_BYTES), **tls)
 
 
 # The PHC string argon2-cffi writes and reads ("$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>", base64 without
@@ -468,8 +597,9 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
                                      hash_queue=int(s.number("hash_queue", 64, low=0))),
         "health": lambda s: HealthConfig(stalled_after=s.number("stalled_after", 10.0, low=0.1),
                                          max_spool_age=s.number("max_spool_age", 60.0, low=0.1)),
+        "nsca": _nsca,
     }
-    unknown = sorted(set(data) - set(sections) - {"users"})
+    unknown = sorted(set(data) - set(sections) - {"users", "cluster"})
     if unknown:
         raise ConfigError(source, unknown[0], "unknown section")
     built: dict[str, object] = {}
@@ -486,7 +616,23 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
         section = _Section(source, f"users[{index}]", entry, base)
         users.append(_user(section, seen))
         section.done()
-    return Config(source=source, users=tuple(users), **built)  # type: ignore[arg-type]
+    nsca = built["nsca"]
+    assert isinstance(nsca, NscaConfig)
+    if nsca.listen is not None and nsca.user not in {user.name for user in users}:
+        raise ConfigError(source, "nsca.user", f"{nsca.user!r} is no [[users]] name (the user whose grants apply "
+                                               "to NSCA results)")
+    cluster = None
+    if "cluster" in data:  # without the section: one process, as before clusters existed
+        section = _Section(source, "cluster", data["cluster"], base)
+        if "role" not in section.data:
+            raise section.error("role", "is required: \"edge\" or \"sink\"")
+        cluster = _cluster(section)
+        section.done()
+        server = built["server"]
+        assert isinstance(server, ServerConfig)
+        if server.workers > 1:
+            raise ConfigError(source, "server.workers", "must be 1 with [cluster]: run more edges instead")
+    return Config(source=source, users=tuple(users), cluster=cluster, **built)  # type: ignore[arg-type]
 
 
 def load_config(path: Path | str) -> Config:

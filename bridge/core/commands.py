@@ -301,3 +301,43 @@ def _line(command: Command, fields: list[str] | tuple[str, ...]) -> str:
     if not fields:
         return f"[{command.timestamp}] {command.spec.name}"
     return f"[{command.timestamp}] {command.spec.name};{';'.join(fields)}"
+
+
+
+_RAW_STAMP = re.compile(r"\[(\d+)\]\s*")
+
+
+def command_from_text(text: str, engine: EngineKind, *, now: int, author: str) -> Command:
+    """A raw external command as senders write it for the pipe (NRDP's ``submitcmd``: ``NAME;arg;arg``, with or
+    without a leading ``[time]``), validated through the command table like any other request: never passed on
+    as it came. Its fields are the command's parameters in the engine's order; the last may hold ``;`` when it is
+    free text (a comment, an output), as the engine reads it, and optional ones at the end may be left off."""
+    text = text.strip()  # NRDP's own writer adds a trailing space: no field ends in one it means
+    stamp = now
+    prefix = _RAW_STAMP.match(text)
+    if prefix:
+        stamp = parse_timestamp("command", prefix.group(1), now)
+        text = text[prefix.end():]
+    if not text:
+        raise InvalidInput("command", "is empty")
+    if "\n" in text or "\r" in text or "\0" in text:  # one command is one line: nothing may follow it
+        raise InvalidInput("command", "must be one line: no line break or NUL byte")
+    name, separator, rest = text.partition(";")
+    spec = find_command(name.strip().upper(), engine)
+    expected = parameters(spec)
+    if not separator:
+        fields: list[str] = []
+    elif expected and (expected[-1].type is ArgType.OUTPUT or expected[-1].type is ArgType.STR):
+        fields = rest.split(";", len(expected) - 1)
+    else:
+        fields = rest.split(";")
+    optional_tail = 0
+    for param in reversed(expected):
+        if not param.optional:
+            break
+        optional_tail += 1
+    if not len(expected) - optional_tail <= len(fields) <= len(expected):
+        shape = ";".join([spec.name, *(p.name for p in expected)])
+        raise InvalidInput("command", f"{spec.name} takes {len(expected)} fields ({shape}), not {len(fields)}")
+    params = {param.name: value for param, value in zip(expected, fields, strict=False)}
+    return command_from_params(spec, params, now=stamp, author=author)

@@ -4,7 +4,8 @@ Pure: the clock is injected and nothing here does I/O (``FreshnessMonitor`` in `
 sweeps, submits stale results and persists the table). A deadline heap keeps a sweep proportional to the objects
 that fall due, not to all that are tracked.
 
-Thresholds, first that applies: the engine's own (``check_freshness 1`` with a ``freshness_threshold``, or the
+Thresholds, first that applies: the ``ttl`` the object's last result carried (Icinga 2's process-check-result),
+then the engine's own (``check_freshness 1`` with a ``freshness_threshold``, or the
 engine's automatic rule when that is 0), then the first ``[[freshness.rules]]`` that matches, then
 ``[freshness] default_threshold``. An object with none is listed once it reports but never goes stale.
 """
@@ -133,6 +134,7 @@ class FreshnessTable:
         self._heap: list[HeapItem] = []
         self._sequence = itertools.count()
         self.stale_count = 0
+        self._ttls: dict[Key, float] = {}  # a sender's own threshold for an object (Icinga 2's ttl)
 
     def configure(self, *, rules: Sequence[FreshnessRule], default_threshold: int | None, submit_stale: bool,
                   interval_length: int) -> None:
@@ -148,6 +150,9 @@ class FreshnessTable:
 
     # -- thresholds ----------------------------------------------------------------------------------------------
     def _threshold(self, key: Key, info: ObjectInfo | None) -> tuple[float | None, bool]:
+        ttl = self._ttls.get(key)
+        if ttl is not None:  # the sender said how long its result holds: that, whatever else would apply
+            return ttl, False
         if info is not None:
             engine = engine_threshold(info, key[1] is not None, self.interval_length)
             if engine is not None:
@@ -204,6 +209,27 @@ class FreshnessTable:
         entry.last_result, entry.reported, entry.state = timestamp, True, state
         entry.stale_submitted_at = None
         self._schedule(key, entry, self._clock())
+
+    def set_ttl(self, host: str, service: str | None, ttl: float | None) -> None:
+        """The sender's own threshold for an object (Icinga 2's ``ttl`` with a result; 0 or None: none, and the
+        usual threshold applies again). Call after ``record`` for the result that carried it."""
+        key = (host, service)
+        if ttl:
+            self._ttls[key] = ttl
+        elif self._ttls.pop(key, None) is None:
+            return
+        entry = self._entries.get(key)
+        if entry is None:
+            if not ttl:
+                return
+            entry = self._entries[key] = Entry(last_result=self._clock())
+        # A ttl overrides the engine's own threshold too; once dropped, the engine's is back at the next
+        # apply_engine (the objects cache is not at hand here).
+        entry.threshold, entry.engine_checks = self._threshold(key, None)
+        self._schedule(key, entry, self._clock())
+
+    def ttl(self, host: str, service: str | None) -> float | None:
+        return self._ttls.get((host, service))
 
     def record_commands(self, commands: Iterable[Command]) -> None:
         """Note every check result among ``commands`` (the bridge's own stale results never come here)."""
@@ -327,9 +353,16 @@ class FreshnessTable:
                                               key=lambda item: (item[0][0], item[0][1] is not None, item[0][1] or "")):
             if (stale_only and not e.stale) or (host is not None and host_name != host):
                 continue
-            yield Row(host_name, service, int(e.last_result) if e.reported else None,
-                      max(0, int(now - e.last_result)), int(e.threshold) if e.threshold is not None else None,
-                      e.state, e.stale, e.engine_checks)
+            yield self.row((host_name, service), e, now)
+
+    def row(self, key: Key, e: Entry, now: float) -> Row:
+        return Row(key[0], key[1], int(e.last_result) if e.reported else None, max(0, int(now - e.last_result)),
+                   int(e.threshold) if e.threshold is not None else None, e.state, e.stale, e.engine_checks)
+
+    def items(self) -> Iterable[tuple[Key, Entry]]:
+        """Every tracked object and its entry, in no order: for a caller that shows a few of many (the status
+        page), which ``rows``' sorting of them all would cost more than it needs."""
+        return self._entries.items()
 
     def entry(self, host: str, service: str | None) -> Entry | None:
         return self._entries.get((host, service))
@@ -340,7 +373,8 @@ class FreshnessTable:
     def dump(self) -> dict[str, object]:
         """What survives a restart: last-seen times and stale episodes."""
         return {"version": 1, "objects": [
-            [h, s, e.last_result, e.reported, e.state, e.stale, e.stale_submitted_at]
+            [h, s, e.last_result, e.reported, e.state, e.stale, e.stale_submitted_at,
+             *([self._ttls[(h, s)]] if (h, s) in self._ttls else [])]
             for (h, s), e in self._entries.items()]}
 
     def load(self, data: Mapping[str, object]) -> None:
@@ -349,7 +383,9 @@ class FreshnessTable:
         objects = data.get("objects")
         if data.get("version") != 1 or not isinstance(objects, list):
             raise ValueError("not a naemon-bridge freshness table (version 1)")
-        for host, service, last_result, reported, state, stale, submitted in objects:
+        for host, service, last_result, reported, state, stale, submitted, *ttl in objects:
+            if ttl and ttl[0]:  # an eighth member: the object's ttl (older dumps have seven)
+                self._ttls[(host, service)] = float(ttl[0])
             entry = Entry(last_result=float(last_result), reported=bool(reported), state=state,
                           stale=bool(stale), stale_submitted_at=submitted)
             key = interned_key(host, service)

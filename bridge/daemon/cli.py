@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="where to listen (default: 127.0.0.1:8888; port 0 picks a free one)")
     demo.add_argument("--no-nagios", action="store_true",
                       help="use the demo command pipe even when nagios4 is installed")
+    demo.add_argument("--cluster", action="store_true",
+                      help="a small cluster on this machine instead: three nats-server nodes (JetStream), two "
+                           "engines with a sink beside each, and an edge listening on --listen (needs nats-server)")
 
     # The drop-in clients parse their own options (update-status.py's and send_nsca's), exit like plugins.
     commands.add_parser("submit", add_help=False, help="submit one result, as op5's update-status.py does",
@@ -82,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     unit.add_argument("--group", default="naemon", metavar="GROUP",
                       help="Group= of the service: the group that may write the engine's pipe, \"naemon\" for "
                            "Naemon's packages, \"www-data\" for Debian's nagios4 (default: naemon)")
+
+    importer = commands.add_parser(
+        "import-nsca-config", help="print the [nsca] section for a classic nsca.cfg",
+        description="Read a classic nsca 2.x config (Debian's /etc/nsca.cfg) and print the equivalent [nsca] "
+                    "section (port, password, method, packet age) and [engine] command_file, with nsca's names "
+                    "beside ours, to paste into naemon-bridge.toml. Exits 1 for a method the bridge cannot "
+                    "decrypt.")
+    importer.add_argument("nsca_cfg", metavar="NSCA_CFG", help="the nsca.cfg to read, e.g. /etc/nsca.cfg")
 
     hasher = commands.add_parser(
         "hash-password", help="print a password hash for the config",
@@ -156,7 +167,11 @@ def _serve_forever(args: argparse.Namespace, config: Config, log_config: LogConf
     log_file = setup_logging(log_config)
     for finding in findings:
         logging.getLogger("naemon_bridge").log(finding.level, "%s", finding.text)
-    app = make_app(config, DIALECTS)
+    if config.cluster is not None:
+        from bridge.daemon.cluster_roles import make_cluster_app
+        app = make_cluster_app(config, DIALECTS)
+    else:
+        app = make_app(config, DIALECTS)
     pool = None
     if config.server.workers > 1:
         pool = WorkerPool(app, Path(args.config).resolve(), sockets, hub_socket(config))
@@ -208,6 +223,9 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         listen = parse_listen(args.listen)
     except ValueError as exc:
         parser.error(f"--listen {exc}")
+    if args.cluster:
+        from bridge.daemon.cluster_demo import run_cluster_demo
+        return run_cluster_demo(listen, use_nagios=not args.no_nagios)
     return run_demo(listen, use_nagios=not args.no_nagios)
 
 
@@ -248,6 +266,22 @@ def _hash_password() -> int:
     return 0
 
 
+def _import_nsca_config(args: argparse.Namespace) -> int:
+    from bridge.config.nsca_import import nsca_section
+
+    try:
+        with open(args.nsca_cfg, encoding="utf-8", errors="surrogateescape") as handle:
+            text = handle.read()
+        print(nsca_section(text, args.nsca_cfg), end="")
+    except OSError as exc:
+        print(f"naemon-bridge: cannot read {args.nsca_cfg}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"naemon-bridge: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("submit", "send"):
@@ -264,4 +298,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args, parser)
     if args.command == "systemd-unit":
         return _systemd_unit(args, parser)
+    if args.command == "import-nsca-config":
+        return _import_nsca_config(args)
     return _hash_password()

@@ -228,7 +228,9 @@ def _send_parser() -> argparse.ArgumentParser:
         description="Read passive results from stdin, as send_nsca does — 'host<TAB>service<TAB>code<TAB>output' "
                     "or 'host<TAB>code<TAB>output' a line — and submit them to the bridge in batches. Prints "
                     "'N data packet(s) sent to host successfully.' As with NSCA and Nagios, '\\n' in the output "
-                    "starts long output and '\\\\' is a backslash. Credentials: the client config (-c, TOML: url, "
+                    "starts long output and '\\\\' is a backslash. Input holding ETB (\\x17, send_nsca 2.9+'s block "
+                    "mode) is split into results only at ETB: newlines inside a block are lines of multi-line "
+                    "output, backslashes are kept as they are. Credentials: the client config (-c, TOML: url, "
                     "user, password or token) or NAEMON_BRIDGE_URL, NAEMON_BRIDGE_USER, NAEMON_BRIDGE_PASSWORD, "
                     "NAEMON_BRIDGE_TOKEN.")
     parser.add_argument("-H", dest="host", help="the bridge's host: the URL is http://HOST:PORT, or the client "
@@ -293,16 +295,21 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
-def parse_send_line(line: str, delimiter: str) -> dict[str, object] | None:
-    """One send_nsca input line as a batch result; None for a line send_nsca would skip."""
-    parts = line.rstrip("\r\n").split(delimiter, 3)
+BLOCK_DELIMITER = "\x17"  # ETB: send_nsca 2.9+ ends each result ("set") with it
+
+
+def parse_send_line(line: str, delimiter: str, *, block: bool = False) -> dict[str, object] | None:
+    """One send_nsca input line (or, ``block``, one ETB-delimited set) as a batch result; None for one send_nsca
+    would skip. A block's output is taken as it is, newlines and backslashes alike, as send_nsca 2.10 sends it."""
+    unescape = (lambda text: text) if block else _unescape
+    parts = (line.lstrip("\r\n").rstrip(" \t\r\n") if block else line.rstrip("\r\n")).split(delimiter, 3)
     if len(parts) == 4 and parts[2].strip().isdigit():
         host, service, code, output = parts
         return {"host_name": host, "service_description": service, "status_code": code.strip(),
-                "plugin_output": _unescape(output)}
+                "plugin_output": unescape(output)}
     if len(parts) >= 3 and parts[1].strip().isdigit():
         return {"host_name": parts[0], "status_code": parts[1].strip(),
-                "plugin_output": _unescape(delimiter.join(parts[2:]))}
+                "plugin_output": unescape(delimiter.join(parts[2:]))}
     return None
 
 
@@ -342,13 +349,16 @@ def send_main(argv: Sequence[str] | None = None) -> int:
     base = send_url(parser, args, config.url)
     delimiter = args.delimiter.encode().decode("unicode_escape") if "\\" in args.delimiter else args.delimiter
     results, line_numbers = [], []
-    for number, line in enumerate(sys.stdin, 1):
+    text = sys.stdin.read()
+    block = BLOCK_DELIMITER in text
+    unit = "block" if block else "line"
+    for number, line in enumerate(text.split(BLOCK_DELIMITER) if block else text.split("\n"), 1):
         if not line.strip():
             continue
-        result = parse_send_line(line, delimiter)
+        result = parse_send_line(line, delimiter, block=block)
         if result is None:
             shown = readable(delimiter)
-            print(f"Warning: line {number} skipped: not host{shown}[service{shown}]code{shown}output",
+            print(f"Warning: {unit} {number} skipped: not host{shown}[service{shown}]code{shown}output",
                   file=sys.stderr)
         else:
             results.append(result)
@@ -371,20 +381,20 @@ def send_main(argv: Sequence[str] | None = None) -> int:
             return _fail(sent, f"Error: Could not connect to host {host} on port {port} ({base}): {cause}")
         if answer.status != 200:
             detail = _input_lines(str(answer.body.get("full_error") or answer.body.get("error") or ""),
-                                  line_numbers[start:start + SEND_BATCH])
+                                  line_numbers[start:start + SEND_BATCH], unit)
             return _fail(sent, f"Error: the bridge refused {len(batch)} results (HTTP {answer.status}): {detail}")
         sent += len(batch)
     print(f"{sent} data packet(s) sent to host successfully.")
     return OK
 
 
-def _input_lines(detail: str, line_numbers: Sequence[int]) -> str:
-    """The bridge names a batch's entries ``results[i]``; a person looks for the line of the input."""
+def _input_lines(detail: str, line_numbers: Sequence[int], unit: str = "line") -> str:
+    """The bridge names a batch's entries ``results[i]``; a person looks for the line (or block) of the input."""
     def line(match: re.Match[str]) -> str:
         index = int(match[1])
         if index >= len(line_numbers):
             return match[0]
-        return f"line {line_numbers[index]}" + (": " if match[2] else "")
+        return f"{unit} {line_numbers[index]}" + (": " if match[2] else "")
 
     return re.sub(r"\bresults\[(\d+)\](\.)?", line, detail)
 

@@ -25,11 +25,14 @@ DEMO_USER, DEMO_PASSWORD, DEMO_TOKEN = "demo", "demo", "demo-token"
 DEMO_HOST, DEMO_SERVICE = "demo-host", "demo-service"
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(text, flush=True)
 
 
-async def _follow_pipe(path: Path) -> None:
+_say = say
+
+
+async def follow_pipe(path: Path, label: str = "engine pipe") -> None:
     """Stand in for the engine: read the FIFO and show each line."""
     fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # read-write, as the engine does, so writers never see ENXIO
     loop = asyncio.get_running_loop()
@@ -47,13 +50,13 @@ async def _follow_pipe(path: Path) -> None:
             *lines, rest = bytes(buffer).split(b"\n")
             buffer = bytearray(rest)
             for line in lines:
-                _say(f"engine pipe <- {line.decode(errors='replace')}")
+                _say(f"{label} <- {line.decode(errors='replace')}")
     finally:
         loop.remove_reader(fd)
         os.close(fd)
 
 
-async def _follow_log(path: Path) -> None:
+async def follow_log(path: Path, label: str = "nagios4") -> None:
     """Show what the real engine did with each line (its own log), as it happens."""
     interesting = ("EXTERNAL COMMAND", "SERVICE ALERT", "HOST ALERT", "Warning", "Error")
     position = 0
@@ -67,7 +70,7 @@ async def _follow_log(path: Path) -> None:
             chunk = ""
         for line in chunk.splitlines():
             if any(word in line for word in interesting):
-                _say(f"nagios4: {line}")
+                _say(f"{label}: {line}")
         await asyncio.sleep(0.5)
 
 
@@ -123,7 +126,7 @@ def run_demo(listen: tuple[str, int], use_nagios: bool = True) -> int:
                      "using a demo command pipe instead of a real engine")
             os.mkfifo(directory / "demo.cmd", 0o660)
         config = demo_config(directory, listen, sandbox)
-        follower = _follow_log(sandbox.log_file) if sandbox else _follow_pipe(config.engine.command_file)
+        follower = follow_log(sandbox.log_file) if sandbox else follow_pipe(config.engine.command_file)
 
         async def main() -> None:
             task = asyncio.create_task(follower)

@@ -128,6 +128,13 @@ def check(config: Config, log: LogConfig | None = None) -> list[Finding]:
             findings.append(Finding(logging.WARNING, f"user '{user.name}' has a plaintext password in "
                                                      f"{config.source}; prefer password_hash "
                                                      "(naemon-bridge hash-password)"))
+    if config.cluster is not None and config.cluster.role == "edge":
+        # An edge writes no pipe and reads no engine files: JetStream and the sinks' objects stand in for them.
+        servers = ", ".join(config.cluster.servers)
+        findings.append(Finding(logging.INFO, f"[cluster] edge: results go to JetStream ({servers}, stream "
+                                              f"{config.cluster.stream}); names are checked against the objects "
+                                              "the sinks publish; of [engine], only kind applies"))
+        return findings
     engine = config.engine
     pipe_key, pipe = ("engine.query_socket", engine.query_socket) if engine.query_socket is not None else \
         ("engine.command_file", engine.command_file)

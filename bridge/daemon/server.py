@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -20,7 +21,7 @@ from bridge.daemon.preflight import SYSLOG_SOCKET
 from bridge.daemon.systemd import Notifier
 from bridge.daemon.workers import WorkerPool
 from bridge.http.connections import Guard, GuardedSite, request_log
-from bridge.http.keys import DELIVERY
+from bridge.http.keys import DELIVERY, DIALECTS
 
 log = logging.getLogger("naemon_bridge")
 T = TypeVar("T")
@@ -144,6 +145,7 @@ async def run(app: web.Application, config: Config, *,
     except OSError as exc:
         raise SystemExit(f"naemon-bridge: cannot start: {exc}") from None
     reporter: asyncio.Task[None] | None = None
+    listeners = contextlib.AsyncExitStack()  # the dialects outside HTTP (NSCA), in the process that delivers
     try:
         context = tls_context(config)
         assert runner.server is not None
@@ -166,6 +168,10 @@ async def run(app: web.Application, config: Config, *,
         if pool is not None:
             os.chmod(pool.hub, 0o600)  # the workers run as the hub's user; nobody else may hand it commands
             await pool.start()
+        if DELIVERY in app:
+            for dialect in app[DIALECTS]:
+                if dialect.listener is not None:
+                    await listeners.enter_async_context(dialect.listener(app))
         host, port = pool.sockets[0].getsockname()[:2] if pool is not None else runner.addresses[0][:2]
         scheme = "https" if context is not None else "http"
         url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
@@ -177,6 +183,9 @@ async def run(app: web.Application, config: Config, *,
         loop_name = type(loop).__module__.split(".")[0]
         if DELIVERY not in app:
             log.info("worker %d listening on %s (the hub delivers; event loop: %s)", os.getpid(), url, loop_name)
+        elif config.cluster is not None and config.cluster.role == "edge":
+            log.info("listening on %s (a cluster edge: JetStream stream %s at %s; event loop: %s)", url,
+                     config.cluster.stream, ", ".join(config.cluster.servers), loop_name)
         else:
             log.info("listening on %s (engine: %s, command file %s; event loop: %s%s)", url, config.engine.kind,
                      config.engine.command_file, loop_name,
@@ -221,6 +230,7 @@ async def run(app: web.Application, config: Config, *,
             reporter.cancel()
         if pool is not None and not pool.stopped:  # a failed start: no worker outlives the hub
             await pool.stop(config.server.shutdown_timeout)
+        await listeners.aclose()  # before the delivery task drains: what they hand over still goes
         await runner.cleanup()
         notifier.close()
     log.info("stopped")

@@ -60,6 +60,8 @@ class Delivery:
         self.max_spool_bytes = max_spool_bytes
         self.busy_wait = busy_wait
         self.engine_reachable = False
+        self.reachability_since = clock()  # when engine_reachable last changed (the status page's "since")
+        self.last_delivered: tuple[float, bytes] | None = None  # the last line the engine took, and when
         self._fsync_interval = fsync_interval
         self._probe_interval = probe_interval
         self._clock = clock
@@ -312,6 +314,8 @@ class Delivery:
         taken = sum(written.taken)
         if taken:
             self._on_delivered(taken)
+            last = next(index for index in range(len(lines) - 1, -1, -1) if written.taken[index])
+            self.last_delivered = (self._clock(), lines[last])
         stopped = written.stopped
         now = time.monotonic()
         if stopped is None:
@@ -336,6 +340,8 @@ class Delivery:
         self._retry_at = time.monotonic() + self._backoff
 
     def _mark_down(self, reason: str) -> None:
+        if self.engine_reachable:
+            self.reachability_since = self._clock()
         self.engine_reachable = False
         self._down_reason = reason
         if self._down_since is None:
@@ -345,6 +351,8 @@ class Delivery:
                         self.spool.directory)
 
     def _mark_up(self) -> None:
+        if not self.engine_reachable:
+            self.reachability_since = self._clock()
         self.engine_reachable = True
         if self._down_since is not None:
             log.info("engine reads its command pipe again after %.1f s; %d results were spooled meanwhile",

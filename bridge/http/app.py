@@ -25,15 +25,16 @@ from bridge.http.routes import setup_routes
 log = logging.getLogger("naemon_bridge")
 
 
-def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time) -> Delivery:
+def make_delivery(config: Config, metrics: Metrics, clock: Clock = time.time,
+                  transport: Transport | None = None) -> Delivery:
     spool = Spool(config.spool.directory, fsync=config.spool.fsync, clock=clock, on_lost=metrics.spool_lost.inc)
     engine = config.engine
-    transport: Transport = QueryTransport(engine.query_socket, engine.query_connections) \
+    transport = transport if transport is not None else QueryTransport(engine.query_socket, engine.query_connections) \
         if engine.query_socket is not None else \
         FifoTransport(engine.command_file, fragment_marker=config.spool.directory / FRAGMENT_MARKER)
     return Delivery(transport, spool, max_spool_bytes=config.spool.max_bytes,
                     fsync_interval=config.spool.fsync_interval, busy_wait=engine.busy_wait, clock=clock,
-                    on_delivered=metrics.delivered.inc)
+                    on_delivered=metrics.note_delivered)
 
 
 def request_side(config: Config, metrics: Metrics, clock: Clock, dialects: Sequence[Dialect]) -> web.Application:
@@ -50,12 +51,14 @@ def request_side(config: Config, metrics: Metrics, clock: Clock, dialects: Seque
     return app
 
 
-def make_app(config: Config, dialects: Sequence[Dialect], *, clock: Clock = time.time) -> web.Application:
+def make_app(config: Config, dialects: Sequence[Dialect], *, clock: Clock = time.time,
+             transport: Transport | None = None) -> web.Application:
     """The bridge as an aiohttp application answering ``dialects`` (``bridge.intake.DIALECTS``, the first one's
-    error shape for the paths none claims): ``serve``, ``demo`` and the tests all build it here."""
-    metrics = Metrics()
+    error shape for the paths none claims): ``serve``, ``demo`` and the tests all build it here. ``transport``
+    replaces the engine's (a cluster's edge delivers into JetStream, ``bridge.daemon.cluster_roles``)."""
+    metrics = Metrics(clock)
     app = request_side(config, metrics, clock, dialects)
-    delivery = make_delivery(config, metrics, clock)
+    delivery = make_delivery(config, metrics, clock, transport)
     app[DELIVERY] = delivery
     fresh = config.freshness
     table = FreshnessTable(clock, rules=fresh.rules, default_threshold=fresh.default_threshold,

@@ -3,17 +3,25 @@
 
 from __future__ import annotations
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
+from bridge.core.errors import NotAuthenticated, Throttled
 from bridge.http.credentials import Principal
 from bridge.http.keys import AUTH
+from bridge.http.peer import USER_NAME, client_address
+
+__all__ = ["authenticate", "client_address"]
 
 
 async def authenticate(request: web.Request) -> Principal:
-    return await request.app[AUTH].authenticate(request.headers.get("Authorization"), client_address(request))
-
-
-def client_address(request: web.Request) -> str:
-    """Who is calling, for the failed-login throttle. On TCP the peer; on the hub's Unix socket (``[server]
-    workers``, which nobody but its workers can reach) the address the worker forwarded."""
-    return request.remote or request.headers.get(hdrs.X_FORWARDED_FOR) or ""
+    header = request.headers.get("Authorization")
+    auth = request.app[AUTH]
+    try:
+        principal = await auth.authenticate(header, client_address(request))
+    except (NotAuthenticated, Throttled):
+        name = auth.configured_login(header)
+        if name is not None:  # for the status page's refusal list: a configured name, never a token
+            request[USER_NAME] = name
+        raise
+    request[USER_NAME] = principal.name
+    return principal

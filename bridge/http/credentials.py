@@ -199,6 +199,9 @@ class Authenticator:
         """New users and limits (a reload); failed-login counts carry over, verified credentials do not."""
         self._by_name = {u.name: u for u in users if u.token is None}
         self._tokens = [u for u in users if u.token is not None]
+        # Tokens sent as a request parameter (NRDP's token=): only their digests are kept here.
+        self._token_digests = [(hashlib.sha256(u.token.encode()).digest(), Principal(u.name, grants=u.grants))
+                               for u in self._tokens if u.token is not None]
         self.throttle.max_failures, self.throttle.window = limits.max_failures, limits.failure_window
         self.throttle.max_address_failures = limits.max_address_failures
         self.verifier.configure(limits.hash_threads, limits.hash_queue)
@@ -210,6 +213,16 @@ class Authenticator:
         self._verified: dict[bytes, tuple[Principal, str]] = {}
         self._checking: dict[bytes, asyncio.Task[Principal | None]] = {}
         self._generation += 1
+
+    def configured_login(self, header: str | None) -> str | None:
+        """The user name a basic-auth header gives, when a user of that name (with a password) is configured:
+        safe to show, unlike what else a failed login may carry (a token, a password typed as the name)."""
+        try:
+            login = BasicAuth.decode(header or "", encoding="utf-8").login
+        except ValueError:
+            return None
+        user = self._by_name.get(login) or self._by_name.get(login.partition("$")[0])
+        return user.name if user is not None else None
 
     async def authenticate(self, header: str | None, client: str = "") -> Principal:
         """The caller, from an ``Authorization`` header. Only wrong credentials count as failed logins."""
@@ -244,6 +257,23 @@ class Authenticator:
         if principal is None:
             raise NotAuthenticated("wrong user name, password or token")
         return principal
+
+    def authenticate_token(self, token: str, client: str = "") -> Principal:
+        """The caller, from a token sent as a request parameter (NRDP's ``token=``): the ``[[users]] token``
+        entries. Every configured token's digest is compared in constant time, so the answer's timing says
+        nothing about which one (or how much of one) matched; a wrong token counts as a failed login."""
+        if not token:
+            raise NotAuthenticated("no token given")
+        self.throttle.check(client, token)
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        found: Principal | None = None
+        for known, principal in self._token_digests:
+            if hmac.compare_digest(known, digest):
+                found = principal
+        if found is None:
+            self.throttle.begin(client, token)  # a failed attempt, never taken back
+            raise NotAuthenticated("wrong token")
+        return found
 
     def _checked(self, task: asyncio.Task[Principal | None], *, key: bytes, client: str, login: str,
                  stamp: float, generation: int) -> None:

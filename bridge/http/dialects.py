@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,7 @@ from aiohttp import web
 from bridge.core.errors import BridgeError
 from bridge.core.values import EngineKind
 from bridge.http.metrics import Metrics
+from bridge.http.peer import USER_NAME, client_address
 
 log = logging.getLogger("naemon_bridge.http")
 
@@ -31,6 +34,9 @@ log = logging.getLogger("naemon_bridge.http")
 # answer in the format its caller asked for (op5's ?format=xml).
 Renderer = Callable[[web.Request, int, str, BridgeError | None], web.Response]
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The dialect of the request being answered, set by ``answered``: the status page counts accepted results by it.
+CURRENT_DIALECT: ContextVar[str] = ContextVar("naemon_bridge_dialect", default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,9 @@ class Dialect:
     # The routes a worker process of ``[server] workers`` answers itself (their work scales with cores); a worker
     # forwards every other request to its hub.
     worker_routes: Sequence[Route] = field(default=())
+    # A dialect outside HTTP (NSCA's TCP protocol): its listener, run by the process that delivers, started once
+    # the HTTP site listens and stopped before the delivery task drains. It does nothing when not configured.
+    listener: Callable[[web.Application], AbstractAsyncContextManager[None]] | None = None
 
 
 def dialect_for(path: str, dialects: Sequence[Dialect]) -> Dialect:
@@ -84,11 +93,12 @@ def answered(view: View, dialect: Dialect, metrics: Metrics, *, timed: bool = Tr
 
     async def handler(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        CURRENT_DIALECT.set(style)
         try:
             try:
                 return await view(request)
             except BridgeError as exc:
-                metrics.refuse(exc)
+                metrics.refuse(exc, client=client_address(request), user=request.get(USER_NAME, ""), dialect=style)
                 return render(request, 0, str(exc), exc)
             except web.HTTPException as exc:
                 if exc.status < 400:

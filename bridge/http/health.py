@@ -8,7 +8,7 @@ from aiohttp import web
 from bridge.config.model import HealthConfig
 from bridge.engine.delivery import DeliveryHealth
 from bridge.http.jsonio import json_answer
-from bridge.http.keys import CONFIG, DELIVERY, FRESHNESS, METRICS
+from bridge.http.keys import CLUSTER, CONFIG, DELIVERY, FRESHNESS, METRICS
 from bridge.http.metrics import metrics_response
 
 # A spool this full makes the bridge report itself degraded, so a balancer can steer traffic elsewhere.
@@ -36,7 +36,7 @@ def degraded_reasons(health: DeliveryHealth, limits: HealthConfig) -> list[str]:
 async def health_view(request: web.Request) -> web.Response:
     health = request.app[DELIVERY].health()
     reasons = degraded_reasons(health, request.app[CONFIG].current.health)
-    body = {
+    body: dict[str, object] = {
         "status": "degraded" if reasons else "ok",
         "reasons": reasons,
         "engine": {"reachable": health.engine_reachable, "stalled_s": health.stalled_s},
@@ -44,6 +44,8 @@ async def health_view(request: web.Request) -> web.Response:
                   "max_bytes": health.spool_max_bytes, "oldest_age_s": health.oldest_age_s},
         "freshness": request.app[FRESHNESS].counts(),  # stale objects are the engine's news, not the bridge's fault
     }
+    if CLUSTER in request.app:  # an edge's "engine" is JetStream; a sink says how far behind the stream it is
+        body["cluster"] = request.app[CLUSTER]()
     return json_answer(body, status=503 if reasons else 200)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from bridge.config.model import LiveConfig
@@ -24,3 +26,4 @@ MONITOR = web.AppKey("monitor", FreshnessMonitor)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 DIALECTS: web.AppKey[tuple[Dialect, ...]] = web.AppKey("dialects")  # what this application speaks
 HUB: web.AppKey[CommandSink] = web.AppKey("hub")  # only in a worker process: where its commands go
+CLUSTER: web.AppKey[Callable[[], dict[str, object]]] = web.AppKey("cluster")  # [cluster]: the role's status

@@ -5,7 +5,9 @@ Each application has its own registry, so tests and several apps in one process 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -23,6 +25,7 @@ from bridge.core.errors import (
     UnknownCommand,
     UnknownObject,
 )
+from bridge.http.recorder import LAST_REFUSED, Recorder
 
 # The most specific class first: the reason label for each refusal.
 _REASONS: tuple[tuple[type[BridgeError], str], ...] = (
@@ -38,12 +41,18 @@ def refusal_reason(error: BridgeError) -> str:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry()
+        self.recent = Recorder(clock)  # what the status page shows of the last minutes
         self.accepted = Counter("naemon_bridge_results_accepted", "Results and commands acknowledged (2xx), "
                                 "each line counted", registry=self.registry)
         self.refused = Counter("naemon_bridge_results_refused", "Requests refused, each counted once, by reason",
                                ["reason"], registry=self.registry)
+        self.by_dialect = Counter("naemon_bridge_results_by_dialect", "Results acknowledged, by the dialect they "
+                                  "came in (the dialects outside HTTP: nsca)", ["dialect"], registry=self.registry)
+        self.nsca_dropped = Counter("naemon_bridge_nsca_dropped", "NSCA packets and connections dropped, by reason "
+                                    "(NSCA has no answer: this and the log are how refusals show)", ["reason"],
+                                    registry=self.registry)
         self.delivered = Counter("naemon_bridge_results_delivered", "Lines written into the engine's command pipe",
                                  registry=self.registry)
         self.spool_lost = Counter("naemon_bridge_spool_lost_records", "Acknowledged spool records found damaged and "
@@ -70,8 +79,19 @@ class Metrics:
         self._engine_up.set_function(engine_up)
         self._stale.set_function(stale_objects)
 
-    def refuse(self, error: BridgeError) -> None:
-        self.refused.labels(refusal_reason(error)).inc()
+    def refuse(self, error: BridgeError, *, client: str = "", user: str = "", dialect: str = "") -> None:
+        reason = refusal_reason(error)
+        self.refused.labels(reason).inc()
+        self.recent.note_refused(reason, client=client, user=user, dialect=dialect, message=str(error))
+
+    def note_accepted(self, dialect: str, count: int) -> None:
+        """For the status page: ``count`` lines acknowledged for a request in ``dialect`` (``accepted`` itself is
+        counted where the lines are delivered)."""
+        self.recent.note_accepted(dialect, count)
+
+    def note_delivered(self, count: int) -> None:
+        self.delivered.inc(count)
+        self.recent.note_delivered(count)
 
     def observe_request(self, api: str, seconds: float) -> None:
         child = self._durations.get(api)
@@ -88,29 +108,46 @@ class WorkerMetrics(Metrics):
         super().__init__()
         self.pending_refused: dict[str, int] = {}
         self.pending_durations: dict[str, list[float]] = {}
+        self.pending_refusals: list[list[str]] = []  # the status page's list: [client, user, dialect, reason, text]
+        self.pending_accepted: dict[str, int] = {}
 
-    def refuse(self, error: BridgeError) -> None:
+    def refuse(self, error: BridgeError, *, client: str = "", user: str = "", dialect: str = "") -> None:
         reason = refusal_reason(error)
         self.pending_refused[reason] = self.pending_refused.get(reason, 0) + 1
+        if len(self.pending_refusals) < LAST_REFUSED:
+            self.pending_refusals.append([client, user, dialect, reason, str(error)[:300]])
+
+    def note_accepted(self, dialect: str, count: int) -> None:
+        self.pending_accepted[dialect] = self.pending_accepted.get(dialect, 0) + count
 
     def observe_request(self, api: str, seconds: float) -> None:
         self.pending_durations.setdefault(api, []).append(seconds)
 
     def take_pending(self) -> dict[str, object] | None:
         """What waits for the hub, emptied; None when nothing does."""
-        if not self.pending_refused and not self.pending_durations:
+        if not self.pending_refused and not self.pending_durations and not self.pending_accepted:
             return None
-        taken = {"refused": self.pending_refused, "durations": self.pending_durations}
-        self.pending_refused, self.pending_durations = {}, {}
+        taken = {"refused": self.pending_refused, "durations": self.pending_durations,
+                 "refusals": self.pending_refusals, "accepted": self.pending_accepted}
+        self.pending_refused, self.pending_durations, self.pending_refusals = {}, {}, []
+        self.pending_accepted = {}
         return taken
 
 
-def apply_pending(metrics: Metrics, pending: dict[str, dict[str, object]]) -> None:
+def apply_pending(metrics: Metrics, pending: dict[str, Any]) -> None:
     """The hub's side of ``WorkerMetrics.take_pending``."""
+    refusals: list[list[str]] = pending.get("refusals", [])
+    for client, user, dialect, reason, message in refusals:
+        metrics.recent.note_refused(reason, client=client, user=user, dialect=dialect, message=message)
     for reason, count in pending.get("refused", {}).items():
-        metrics.refused.labels(reason).inc(count)  # type: ignore[arg-type]
+        metrics.refused.labels(reason).inc(count)
+        unlisted = count - sum(1 for refusal in refusals if refusal[3] == reason)  # past the worker's list
+        if unlisted > 0:
+            metrics.recent.note_refused(reason, count=unlisted, listed=False)
+    for dialect, count in pending.get("accepted", {}).items():
+        metrics.recent.note_accepted(dialect, count)
     for api, seconds in pending.get("durations", {}).items():
-        for value in seconds:  # type: ignore[attr-defined]
+        for value in seconds:
             metrics.observe_request(api, value)
 
 

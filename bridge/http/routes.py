@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from bridge.http import freshness, health, openapi
+from bridge.http import freshness, health, openapi, status
 from bridge.http.dialects import Dialect, Route, answered, dialect_for, method_not_allowed, not_found
 from bridge.http.metrics import Metrics
 
@@ -35,6 +35,7 @@ def setup_routes(app: web.Application, metrics: Metrics, dialects: Sequence[Dial
     for dialect in dialects:
         for route in dialect.routes:
             add(route, dialect)
+    status.setup_status(app, metrics)  # HTML, its own error pages
     # The last resorts, in the caller's dialect: another method on a known path is 405, anything else 404.
     for resource in list(router.resources()):
         assert isinstance(resource, web.Resource)

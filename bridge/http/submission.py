@@ -12,6 +12,7 @@ from bridge.core.commands import engine_lines
 from bridge.core.errors import EngineRefused, UnknownObject
 from bridge.core.values import Command
 from bridge.http.credentials import Principal
+from bridge.http.dialects import CURRENT_DIALECT
 from bridge.http.keys import CONFIG, DELIVERY, ENGINE_FILES, FRESHNESS, HUB, METRICS
 
 
@@ -43,14 +44,19 @@ async def submit_commands(app: web.Application, commands: Sequence[Command]) -> 
 
     In a worker process (``[server] workers``) the commands go to the hub, which does all of this."""
     hub = app.get(HUB)
+    dialect = CURRENT_DIALECT.get()  # unset in the hub for its workers' commands: the worker notes them
     if hub is not None:
         await hub.submit(commands)
+        if dialect:
+            app[METRICS].note_accepted(dialect, len(commands))
         return
     engine = app[CONFIG].current.engine
     lines = engine_lines(commands, engine.kind, query_handler=engine.query_socket is not None)
     refused = await app[DELIVERY].submit(lines) if lines else {}
     applied = [command for index, command in enumerate(commands) if index not in refused]
     app[METRICS].accepted.inc(len(applied))
+    if dialect:
+        app[METRICS].note_accepted(dialect, len(applied))
     app[FRESHNESS].record_commands(applied)
     if refused:
         raise EngineRefused([f"the engine refused {commands[index].spec.name}: {reason}"

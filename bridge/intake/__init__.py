@@ -6,7 +6,7 @@ May import: ``bridge.core``, ``bridge.config``, ``bridge.engine``, ``bridge.http
 another dialect module.
 """
 
-from bridge.intake import alignak, op5
+from bridge.intake import alignak, icinga, nrdp, nsca, op5
 
 # The first one's error shape answers the paths no dialect claims (``/health``, unknown URLs).
-DIALECTS = (op5.DIALECT, alignak.DIALECT)
+DIALECTS = (op5.DIALECT, alignak.DIALECT, nsca.DIALECT, nrdp.DIALECT, icinga.DIALECT)
