@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout,
 from bench.common import Bridge, Row, batch_bodies, cat_reader, post_batches, print_table, rss_mib, workload  # noqa: E402
 from bridge.core.freshness import FreshnessTable  # noqa: E402
 from bridge.core.objects import parse_objects_cache  # noqa: E402
+from bridge.engine.files import keep_out_of_full_collections  # noqa: E402
 from bridge.engine.monitor import SWEEP_CHUNK  # noqa: E402
 
 # Nagios 4's objects.cache blocks, as a throwaway Nagios 4 wrote them (bridge.daemon.sandbox), names replaced.
@@ -72,6 +73,7 @@ def measure(services: int, directory: Path) -> dict[str, float]:
     parsed = time.perf_counter()
     table = FreshnessTable(lambda: now[0], default_threshold=600, submit_stale=True)
     table.apply_engine(known, None)
+    keep_out_of_full_collections()  # as the daemon does once the table follows a new objects cache
     tracked = time.perf_counter()
     rss = rss_mib_self()
     now[0] += 3600  # every object is due at once: the monitor sweeps in chunks and serves requests between them
