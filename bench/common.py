@@ -8,6 +8,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -223,9 +224,12 @@ while True:
         if self.process.stdout.readline().strip() != "ready":
             raise SystemExit("the FIFO reader failed")
 
-    def arrived(self) -> float:
-        """The monotonic time (the same clock in every process) when the expected lines had all arrived."""
+    def arrived(self, timeout: float | None = None) -> float:
+        """The monotonic time (the same clock in every process) when the expected lines had all arrived; raises
+        TimeoutError when they have not within ``timeout`` s (a sender that lost some)."""
         assert self.process.stdout is not None
+        if timeout is not None and not select.select([self.process.stdout], [], [], timeout)[0]:
+            raise TimeoutError(f"the expected lines did not all arrive within {timeout:g} s")
         return float(self.process.stdout.readline())
 
     def stop(self) -> None:
