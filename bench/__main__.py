@@ -1,9 +1,11 @@
 """Every figure the README's performance table shows, in one run and one table: ``python -m bench``.
 
-Needs Debian's wrk, hey, nagios4-core, nsca-ng-server, nsca-ng-client and nats-server (``.ci/run`` installs them).
-Each group of rows has its own comparison measured in the same run: the do-nothing aiohttp handler for the HTTP rows,
-NSCA-ng for the batched rows into a drained FIFO, a raw writer for the rows into a real Nagios 4, one process for
-the cluster's rows (edge -> JetStream -> sink, 1 and 3 replicas).
+Needs Debian's wrk, hey, nagios4-core, nsca-ng-server, nsca-ng-client, nats-server and icinga2, and the classic
+nsca and nsca-client unpacked into /opt/nsca-classic (``.ci/run`` installs them all). Each group of rows has its own
+comparison measured in the same run: the do-nothing aiohttp handler for the HTTP rows, NSCA-ng for the batched rows
+into a drained FIFO, the classic nsca 2.10 for the bridge's [nsca] listener, a raw writer for the rows into a real
+Nagios 4, one process for the cluster's rows (edge -> JetStream -> sink, 1 and 3 replicas), the op5 single result
+over TLS for NRDP's rows, and a real Icinga 2's API for the Icinga 2 row.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
 
-from bench import cluster_bench, engine_bench, http_bench, nsca_bench, scale_bench  # noqa: E402
+from bench import (  # noqa: E402
+    cluster_bench,
+    dialects_bench,
+    engine_bench,
+    http_bench,
+    nsca_bench,
+    nsca_classic_bench,
+    scale_bench,
+)
 from bench.common import print_table  # noqa: E402
 
 
@@ -40,13 +50,15 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="naemon-bridge-bench-") as tmp:
         directory = Path(tmp)
-        for part in ("http", "nsca", "engine", "cluster", "scale"):
+        for part in ("http", "nsca", "nsca-classic", "engine", "cluster", "dialects", "scale"):
             (directory / part).mkdir()
         load_before = os.getloadavg()
         rows = http_bench.rows(directory / "http", args.seconds, args.connections, args.objects)
         rows += nsca_bench.rows(directory / "nsca", results)
+        rows += nsca_classic_bench.rows(directory / "nsca-classic", min(results, 20_000))
         rows += engine_bench.rows(directory / "engine", results)
         rows += cluster_bench.rows(directory / "cluster", results)
+        rows += dialects_bench.rows(directory / "dialects", args.seconds, args.connections)
         rows += scale_bench.rows(directory / "scale", args.scale_objects)
     title = (f"naemon-bridge {_version()} on {os.cpu_count()} cores: wrk 2 threads, {args.connections} connections, "
              f"{args.seconds} s a row; {results:,} results for the NSCA-ng and Nagios rows")

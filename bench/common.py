@@ -75,6 +75,14 @@ class Row:
     figures: dict[str, float] = field(default_factory=dict)  # what the row measured beyond the columns (--json)
 
 
+def ratio(part: float, whole: float, spec: str) -> str:
+    """``part / whole`` formatted by ``spec``; a run too short (or a machine too busy) to complete one request of
+    the peer has no ratio, and the row says so instead of failing the whole bench."""
+    if not whole:
+        return "n/a (the peer completed no request)"
+    return format(part / whole, spec)
+
+
 def print_table(title: str, rows: list[Row], notes: list[str] = ()) -> None:  # type: ignore[assignment]
     def cell(value: float | None, width: int, form: str) -> str:
         return f"{'' if value is None else format(value, form):>{width}}"
@@ -116,21 +124,23 @@ def rss_mib(pid: int) -> float:
 class Bridge:
     """The daemon as a user runs it (``python -m bridge serve``) with a config written for the bench."""
 
-    def __init__(self, directory: Path, command_file: Path, extra: str = "", engine: str = "") -> None:
+    def __init__(self, directory: Path, command_file: Path, extra: str = "", *, engine: str = "",
+                 users: str = "") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         config = directory / "bridge.toml"
         config.write_text(f'[server]\nlisten = "127.0.0.1:{self.port}"\n{extra}\n[engine]\nkind = "nagios"\n'
                           f'command_file = "{command_file}"\n{engine}\n[spool]\ndirectory = "{directory / "spool"}"\n'
                           f'[log]\nlevel = "error"\n[[users]]\nname = "{BENCH_USER[0]}"\n'
-                          f'password = "{BENCH_USER[1]}"\n')
+                          f'password = "{BENCH_USER[1]}"\n{users}')
         self.process = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--config", str(config)],
                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
+        self.scheme = "https" if "tls_cert" in extra else "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def rss_mib(self) -> float:
         """The daemon's RSS, its worker processes' included."""

@@ -39,6 +39,7 @@ from bench.common import (  # noqa: E402
     free_port,
     post_batches,
     print_table,
+    ratio,
     wait_port,
     workload,
 )
@@ -197,7 +198,7 @@ def rows(directory: Path, seconds: float, connections: int, objects: int) -> lis
             versus="100%"),
         Row(f"op5 single result, {connections} connections", requests=single.requests, results=single.requests,
             p50=single.p50, p99=single.p99,
-            versus=f"{single.requests / base.requests:.0%} of the baseline (medians of {PAIRS} turns each)"),
+            versus=f"{ratio(single.requests, base.requests, '.0%')} of the baseline (medians of {PAIRS} turns each)"),
         Row("baseline, steady 2,000 requests/s (hey, 4 connections)", requests=base_calm.requests,
             p50=base_calm.p50, p99=base_calm.p99),
         Row("op5 single result, steady 2,000 requests/s", requests=calm.requests, results=calm.requests,
@@ -207,10 +208,10 @@ def rows(directory: Path, seconds: float, connections: int, objects: int) -> lis
         Row("POST /api/results, 1,000 results a request", requests=batch.requests, results=batch.requests * 1000,
             p50=batch.p50, p99=batch.p99),
         Row("op5 single result, [server] workers = 2", requests=single2.requests, results=single2.requests,
-            p50=single2.p50, p99=single2.p99, versus=f"{single2.requests / single.requests:.2f}x one process"),
+            p50=single2.p50, p99=single2.p99, versus=f"{ratio(single2.requests, single.requests, '.2f')}x one process"),
         Row("POST /api/results, 1,000 results, workers = 2", requests=batch2.requests,
             results=batch2.requests * 1000, p50=batch2.p50, p99=batch2.p99,
-            versus=f"{batch2.requests / batch.requests:.2f}x one process"),
+            versus=f"{ratio(batch2.requests, batch.requests, '.2f')}x one process"),
         Row(f"RSS: {idle:.0f} MiB idle, {loaded:.0f} MiB after {objects:,} distinct objects reported"),
     ]
 

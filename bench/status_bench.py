@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
 
-from bench.common import AUTH, Bridge, Row, cat_reader, print_table  # noqa: E402
+from bench.common import AUTH, Bridge, Row, cat_reader, print_table, ratio  # noqa: E402
 from bench.http_bench import PAIRS, SINGLE, Load, _median, wrk  # noqa: E402
 
 POLL_INTERVAL = 1.0
@@ -93,7 +93,7 @@ def rows(directory: Path, seconds: float, connections: int) -> list[Row]:
             results=without.requests, p50=without.p50, p99=without.p99, versus="100%"),
         Row("... with a browser-like poller on /status every second", requests=with_page.requests,
             results=with_page.requests, p50=with_page.p50, p99=with_page.p99,
-            versus=f"{with_page.requests / without.requests:.0%} of without (medians of {PAIRS} turns each)"),
+            versus=f"{ratio(with_page.requests, without.requests, '.0%')} of without (medians of {PAIRS} turns each)"),
         Row(f"the poller's GET /status?part=panels, 10,000 objects ({len(times)} polls)",
             p50=percentile(times, 0.5), p99=percentile(times, 0.99)),
     ]

@@ -51,6 +51,17 @@ E2E_HOSTS = [
     # The Alignak seed document's host, with the custom variables it sets already defined.
     SandboxHost("test_host", (SandboxService("test_service"),),
                 variables={"TEST1": "a", "TEST2": "0", "TEST3": "0"}, alias="My host..."),
+    *[  # alignak-module-ws's own test objects (tests/test_e2e_alignak.py), one host per upstream test
+        SandboxHost(name, (SandboxService("test_ok_0"), SandboxService("test_ok_1"),
+                           SandboxService("test_ok_2")), alias="up_0")
+        for name in ("test_host_0", "ws_feedback_0", "ws_flags_0", "ws_partial_0", "ws_defaults_0")],
+    SandboxHost("ws_vars_0", (SandboxService("test_ok_0", variables={"TEST1": "0"}),),
+                variables={"TEST1": "0", "TEST2": "0", "TEST3": "0", "LIST": "[]", "DICT": "{}"}),
+    # tools/host_services_2.json of alignak-module-ws, with the custom variables it sets
+    SandboxHost("master-0001", (SandboxService("dev_Network"), SandboxService("soft_cwrsync"),
+                                SandboxService("soft_Inventory")),
+                variables={name.upper(): "none" for name in ("Serial", "Model", "Type", "Client", "Group", "Site",
+                                                            "Location", "Phase", "Status", "Packages")}),
 ]
 
 
@@ -154,6 +165,12 @@ def reader(fifo: Path) -> Iterator[FifoReader]:
     engine.close()
 
 
+# Alignak answers with every line and every property the bridge has (alignak-module-ws's defaults give neither)
+ALIGNAK_VERBOSE = ('[alignak]\ngive_result = true\ngive_feedback = 2\n'
+                   'feedback_host = "alias,notes,active_checks_enabled,passive_checks_enabled,check_freshness,'
+                   'freshness_threshold,freshness_state,check_interval,retry_interval,max_check_attempts"\n'
+                   'feedback_service = "alias,notes,active_checks_enabled,passive_checks_enabled,check_freshness,'
+                   'freshness_threshold,freshness_state,check_interval,retry_interval,max_check_attempts"\n')
 USER = ("status_update", "mysecret")
 TOKEN = "1484558366922-bcf7ccf1-7c7a-4b4b-9f7e-2d1b1b0e2e51"
 ALIGNAK = (TOKEN, "")
@@ -249,7 +266,8 @@ def bridge(nagios: NagiosSandbox, tmp_path_factory: pytest.TempPathFactory) -> I
     directory = tmp_path_factory.mktemp("bridge")
     seed_users = f'[[users]]\nname = "{USER[0]}"\npassword = "{USER[1]}"\n' \
                  f'[[users]]\ntoken = "{TOKEN}"\nname = "barcode-readers"\n'
-    config = bridge_config(directory / "naemon-bridge.toml", nagios, known_objects=True, users=seed_users)
+    config = bridge_config(directory / "naemon-bridge.toml", nagios, known_objects=True, users=seed_users,
+                           extra=ALIGNAK_VERBOSE)
     process = start_bridge(config)
     process.wait_listening()
     yield process

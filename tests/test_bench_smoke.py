@@ -46,7 +46,7 @@ def test_the_bench_prints_every_row_of_the_readme_table(tmp_path: Path) -> None:
 
     import pytest
 
-    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4", "nats-server")
+    missing = [tool for tool in ("wrk", "hey", "nsca-ng", "send_nsca", "nagios4", "nats-server", "icinga2")
                if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin") is None]
     if missing:
         if os.environ.get("CI"):
@@ -64,10 +64,16 @@ def test_the_bench_prints_every_row_of_the_readme_table(tmp_path: Path) -> None:
         "Alignak PATCH /host, 100 services a request", "POST /api/results, 1,000 results a request",
         "op5 single result, [server] workers = 2", "POST /api/results, 1,000 results, workers = 2",
         labels[8], "NSCA-ng 1.6, one send_nsca", "NSCA-ng 1.6, 4 send_nsca in parallel",
-        "bridge, same results, 1,000 a request, 4 clients", "raw writer into the pipe (baseline)",
+        "bridge, same results, 1,000 a request, 4 clients",
+        "nsca 2.10 --single, XOR, 8 send_nsca at once", "bridge [nsca], XOR, same send_nsca",
+        "nsca 2.10 --single, RIJNDAEL-128, 8 send_nsca at once", "bridge [nsca], RIJNDAEL-128, same send_nsca",
+        "raw writer into the pipe (baseline)",
         "bridge, engine reading", "bridge, engine down: accepted into the spool",
         "... then drained into the started engine", "one process, into the FIFO (baseline)",
         "edge -> JetStream -> sink -> FIFO, 1 replica", "edge -> JetStream -> sink -> FIFO, 3 replicas",
+        "op5 single result over TLS",
+        "NRDP submitcheck, 1 result a request, TLS", "NRDP submitcheck, 100 results a request, TLS",
+        "Icinga 2 r2.13 process-check-result (peer), TLS", "bridge process-check-result, TLS",
         "objects.cache + freshness table, 3,300 objects",
         "RSS after 3,000 distinct objects reported"], done.stdout
     assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])
@@ -79,6 +85,9 @@ def test_the_bench_prints_every_row_of_the_readme_table(tmp_path: Path) -> None:
     assert rows["bridge, engine reading"]["figures"]["bridge_cpu_s_per_100k"] > 0
     assert rows["objects.cache + freshness table, 3,300 objects"]["figures"]["longest_stall_ms"] >= 0
     assert document["cores"] == os.cpu_count() and document["results"] == 2000
+    listener_rows = [line for line in done.stdout.splitlines() if line.startswith("bridge [nsca]")]
+    assert len(listener_rows) == 2 and all("x nsca 2.10; server CPU" in line and "LOST" not in line
+                                           for line in listener_rows), done.stdout
 
 
 def test_status_bench_prints_intake_with_and_without_a_status_poller() -> None:

@@ -23,6 +23,7 @@ from bridge.core.routing import (
 )
 from bridge.core.values import Command
 from bridge.daemon.cli import main
+from bridge.daemon.reload import needs_restart
 
 EDGE = '[cluster]\nrole = "edge"\nservers = ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]\nreplicas = 3\n'
 SINK = '[cluster]\nrole = "sink"\nengine = "naemon-eu1"\n'
@@ -141,3 +142,10 @@ def test_any_command_comes_out_of_a_message_as_it_went_in(host: str, service: st
     got_engine, got_id, body = decode_message(line)
     assert (got_engine, got_id) == (engine, str(message_id).replace("-", ""))
     assert decode_commands(body) == commands
+
+
+def test_a_reload_names_the_cluster_keys_that_need_a_restart(tmp_path: Path) -> None:
+    old, new = _load(tmp_path, EDGE), _load(tmp_path, EDGE.replace("replicas = 3", "replicas = 1"))
+    assert needs_restart(old, new) == ["cluster.replicas"]
+    assert needs_restart(_load(tmp_path, ""), old) == ["cluster"]
+    assert needs_restart(old, old) == []

@@ -55,6 +55,9 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[alignak]\nignore_unknown_service = "yes"\n', "alignak.ignore_unknown_service",
      "must be a boolean (true or false), not a string 'yes'"),
     ('[engine]\nbusy_wait = 120\n', "engine.busy_wait", "must be a number from 0 to 60, not 120"),
+    ('[alignak]\ngive_feedback = 3\n', "alignak.give_feedback", "must be 0 (none), 1 (the host) or 2"),
+    ('[alignak]\nfeedback_host = [1]\n', "alignak.feedback_host", "list of property names"),
+    ('[alignak]\ngive_result = 1\n', "alignak.give_result", "must be a boolean"),
     (MINIMAL + '[server]\nworkers = 0\n', "server.workers", "must be from 1 to 64, not 0"),
     ('[server]\nheader_timeout = 0\n', "server.header_timeout", "must be a number from 0.1 to 3600, not 0"),
     ('[server]\nbody_timeout = "30s"\n', "server.body_timeout", "must be a number, not a string"),
@@ -165,3 +168,17 @@ def test_a_reload_names_the_keys_to_restart_for_as_the_config_spells_them(tmp_pa
         ('[server]\nlisten = "127.0.0.1:8888"\n', ["engine.query_socket"]),
     ]:
         assert sorted(needs_restart(base, parsed(changed))) == expected  # type: ignore[arg-type]
+
+
+def test_alignak_options_take_alignaks_names_defaults_and_forms(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text("")
+    defaults = load_config(path).alignak
+    assert (defaults.ignore_unknown_host, defaults.ignore_unknown_service, defaults.give_result,
+            defaults.give_feedback, defaults.feedback_host, defaults.set_timestamp) == (False, True, False, 1, (), True)
+    path.write_text('[alignak]\nfeedback_host = "alias, notes,,location"\nfeedback_service = ["alias"]\n'
+                    "give_feedback = 2\nset_timestamp = false\nignore_unknown_host = true\n")
+    options = load_config(path).alignak
+    assert options.feedback_host == ("alias", "notes", "location")  # alignak-module-ws's comma-separated form
+    assert (options.feedback_service, options.give_feedback, options.set_timestamp, options.ignore_unknown_host) \
+        == (("alias",), 2, False, True)

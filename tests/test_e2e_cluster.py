@@ -7,6 +7,7 @@ Each test uses hosts of its own, so the tests never read each other's results.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import nats
 import pytest
 
 from bridge.config.model import ClusterConfig
@@ -26,7 +28,7 @@ from bridge.daemon.nats_sandbox import NatsCluster, nats_binary
 from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService
 from bridge.engine.cluster import ClusterConnection, JetStreamTransport
 from tests.conftest import TEST_USER, BridgeProcess, require_nagios, start_bridge
-from tests.helpers import engine_outputs, http, wait_for
+from tests.helpers import engine_outputs, frozen, http, wait_for
 from tests.test_demo import _run_demo, _stop, _wait_line
 
 AUTH = ("u", "p")
@@ -134,6 +136,20 @@ def test_results_reach_the_engine_that_has_their_host(site: Site) -> None:
     status, health = http("GET", f"{site.sinks['eu'].url}/health")
     assert health["cluster"]["role"] == "sink" and health["cluster"]["engine"] == "eu"
     assert "naemon_bridge_cluster_stream_lag" in _metrics(site.sinks["eu"].url)
+    # The status page of each role: an edge publishes into the stream, a sink's results come from it.
+    edge_page = _status_page(first.url)
+    assert 'id="cluster-role">edge<' in edge_page and "JetStream stream" in edge_page
+    assert "accepted · op5" in edge_page and "published to JetStream" in edge_page
+    sink_page = _status_page(site.sinks["eu"].url)
+    assert 'id="cluster-role">sink<' in sink_page and 'id="cluster-lag">' in sink_page
+    assert "accepted · cluster" in sink_page and "delivered to the engine" in sink_page
+
+
+def _status_page(url: str) -> str:
+    request = urllib.request.Request(f"{url}/status", headers={
+        "Authorization": "Basic " + base64.b64encode(b"u:p").decode()})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.read().decode()
 
 
 def _metrics(url: str) -> str:
@@ -165,19 +181,45 @@ def test_a_node_killed_mid_stream_loses_nothing(site: Site) -> None:
     site.nats.wait_healthy(nodes=[victim])
 
 
+def _consumer_pending(site: Site, durable: str) -> tuple[int, int]:
+    """JetStream's own count for a consumer: (not yet delivered, delivered and not yet acknowledged)."""
+    async def info() -> tuple[int, int]:
+        client = await nats.connect(servers=site.nats.urls)
+        try:
+            found = await client.jetstream().consumer_info("NAEMON_BRIDGE", durable)
+            return found.num_pending or 0, found.num_ack_pending or 0
+        finally:
+            await client.close()
+
+    return asyncio.run(info())
+
+
 def test_a_sink_killed_mid_drain_and_restarted_loses_nothing(site: Site) -> None:
+    """Killed while it holds results it took and has not acknowledged: some already in the engine's pipe, the
+    rest only in its memory (the engine frozen with SIGSTOP, the sink waiting for room with engine.busy_wait
+    = 30 s) — and more not yet taken from the stream. JetStream delivers the unacknowledged ones again."""
     engine = site.engines["eu"]
     site.sinks["eu"].process.send_signal(signal.SIGKILL)
     site.sinks["eu"].process.wait()
-    expected = [f"sink {i:03d}" for i in range(300)]
+    padding = "x" * 200  # 600 lines of ~260 bytes: more than a pipe holds (64 KiB) and more than one fetch
+    expected = [f"sink {i:03d} {padding}" for i in range(600)]
     for output in expected:  # they wait in the stream: no sink takes them
         assert _post(site.edges[1].url, "eu-sink", output) == 200
-    sink = site.start_sink("eu")
-    wait_for(lambda: engine_outputs(engine, "eu-sink", "svc"), what="the drain to begin")
-    sink.process.send_signal(signal.SIGKILL)  # mid-drain: some taken, some not yet acknowledged
-    sink.process.wait()
+    patient = site.folder / "sink-eu-patient.toml"
+    patient.write_text((site.folder / "sink-eu.toml").read_text().replace("[engine]\n", "[engine]\nbusy_wait = 30\n"))
+    with frozen(engine):
+        sink = start_bridge(patient)
+        sink.wait_listening()
+
+        def holding() -> bool:
+            waiting, unacknowledged = _consumer_pending(site, "sink-eu")
+            return unacknowledged > 0 and waiting > 0 and http("GET", f"{sink.url}/health")[1]["spool"]["results"] == 0
+
+        wait_for(holding, what="the sink to hold unacknowledged results, none spooled")
+        sink.process.send_signal(signal.SIGKILL)
+        sink.process.wait()
     site.start_sink("eu")
-    wait_for(lambda: _arrived(engine, "eu-sink", expected), timeout=60, what="every result after the restarts")
+    wait_for(lambda: _arrived(engine, "eu-sink", expected), timeout=60, what="every result after the restart")
 
 
 def test_an_engine_down_its_results_wait_in_the_stream_the_other_is_unaffected(site: Site) -> None:

@@ -94,7 +94,9 @@ def silent_nagios(tmp_path: Path) -> Iterator[NagiosSandbox]:
 def test_with_a_default_threshold_a_host_and_its_services_go_stale_together(silent_nagios: NagiosSandbox,
                                                                            tmp_path: Path) -> None:
     # A first start: nothing has reported, so the host and its services all fall due at start + 2 s.
-    settings = '[freshness]\ndefault_threshold = 2\nsubmit_stale = true\nsweep_interval = 0.2\n'
+    settings = '[freshness]\ndefault_threshold = 2\nsubmit_stale = true\nsweep_interval = 0.2\n' \
+               '[alignak]\ngive_feedback = 2\nfeedback_host = ["freshness_state", "stale"]\n' \
+               'feedback_service = ["freshness_state", "stale"]\n'
     users = f'[[users]]\nname = "{USER[0]}"\npassword = "{USER[1]}"\n' \
             f'[[users]]\ntoken = "{TOKEN}"\nname = "barcode-readers"\n'
     config = bridge_config(tmp_path / "bridge.toml", silent_nagios, known_objects=True, extra=settings, users=users)
@@ -125,10 +127,14 @@ def test_with_a_default_threshold_a_host_and_its_services_go_stale_together(sile
         # Alignak's letters for the state a stale result carries: DOWN for the host, CRITICAL for its services.
         status, answer = http("GET", f"{bridge.url}/host/silent-host", auth=ALIGNAK)
         assert status == 200 and answer["_status"] == "OK", answer
-        feedback = answer["_feedback"]
-        assert (feedback["freshness_state"], feedback["stale"]) == ("d", True), feedback
-        assert {name: (s["freshness_state"], s["stale"]) for name, s in feedback["services"].items()} == \
-            {"svc-a": ("c", True), "svc-b": ("c", True)}
+        record = answer["_result"][0]
+        assert (record["freshness_state"], record["stale"]) == ("d", True), record
+        status, answer = http("PATCH", f"{bridge.url}/host/silent-host",
+                              {"services": [{"name": "svc-a"}, {"name": "svc-b"}]}, auth=ALIGNAK)
+        assert answer == {"_status": "OK", "_feedback": {"name": "silent-host", "freshness_state": "d", "stale": True,
+                                                         "services": [
+                                                             {"name": "svc-a", "freshness_state": "c", "stale": True},
+                                                             {"name": "svc-b", "freshness_state": "c", "stale": True}]}}
     finally:
         assert bridge.stop() == 0, bridge.log_text()
     assert "Traceback" not in bridge.log_text()

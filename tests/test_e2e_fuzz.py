@@ -230,7 +230,9 @@ def test_the_document_says_what_the_server_refuses() -> None:
     assert {"type": "null"} in schema["properties"]["start_time"]["anyOf"]  # not required: null or "" = default
     assert set(paths["/api/command/SCHEDULE_HOST_DOWNTIME"]) == {"get", "post"}  # as Allow says: GET, HEAD, POST
     assert "401" in paths["/api/command"]["get"]["responses"]
-    for prefix in ("", "/ws"):
-        assert set(paths[f"{prefix}/host/{{host_name}}"]) == {"parameters", "get", "patch", "post"}
-        assert set(paths[f"{prefix}/host"]) == {"patch", "post"}
-        assert set(paths[f"{prefix}/command"]) == set(paths[f"{prefix}/event"]) == {"post"}
+    for prefix in ("", "/ws"):  # Alignak answers every method (200 ERR, or 415 for a body that is not JSON)
+        assert set(paths[f"{prefix}/host/{{host_name}}"]) == {"parameters", "get", "patch", "post", "put", "delete"}
+        assert set(paths[f"{prefix}/host"]) == {"get", "patch", "post", "put", "delete"}
+        assert set(paths[f"{prefix}/command"]) == set(paths[f"{prefix}/event"]) == {
+            "get", "post", "put", "patch", "delete"}
+    assert set(paths["/ws/login"]) == set(paths["/ws/logout"]) == {"get", "post"}

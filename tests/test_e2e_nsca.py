@@ -8,6 +8,7 @@ session's engine."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import socket
@@ -31,7 +32,8 @@ PASSWORD = "s3cret pass"
 HOST = "nsca-host"
 # The user whose grants apply; NSCA never logs in as it, so its hash is of a password nobody knows.
 USERS = (f'[[users]]\nname = "nsca"\npassword_hash = "{bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(4)).decode()}"\n'
-         'commands = ["PROCESS_SERVICE_CHECK_RESULT", "PROCESS_HOST_CHECK_RESULT"]\nhosts = ["nsca-*"]\n')
+         'commands = ["PROCESS_SERVICE_CHECK_RESULT", "PROCESS_HOST_CHECK_RESULT"]\nhosts = ["nsca-*"]\n'
+         '[[users]]\nname = "viewer"\npassword = "v"\n')  # who looks at /status
 
 
 def require_send_nsca() -> None:
@@ -193,6 +195,13 @@ def test_unknown_host_and_unpermitted_host_are_dropped_and_logged_once(listeners
     wait_for(lambda: listener.metric("naemon_bridge_nsca_dropped_total", reason="not_permitted") == 1,
              what="the result for a host the user may not touch counted")
     assert listener.bridge.log_text().count("'nsca-no-such-host', service 'svc' dropped") == 1
+    # The status page lists them as NSCA's, from the client's address, as the configured user's.
+    request = urllib.request.Request(listener.bridge.url + "/status", headers={
+        "Authorization": "Basic " + base64.b64encode(b"viewer:v").decode()})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = response.read().decode()
+    assert re.search(r"<td>127\.0\.0\.1</td><td>nsca</td><td>nsca</td><td>not_permitted</td>", page), page
+    assert len(re.findall(r"<td>nsca</td><td>nsca</td><td>unknown_object</td>", page)) >= 2  # (each run adds 2)
 
 
 def test_malformed_and_stalled_connections(listeners: dict[int, Nsca], nagios: NagiosSandbox) -> None:
@@ -237,3 +246,21 @@ def test_max_packet_age_and_allowed_networks(listeners: dict[int, Nsca], nagios:
     elsewhere.close()
     assert listener.metric("naemon_bridge_nsca_dropped_total", reason="network_not_allowed") == 1
     assert "connection from 127.0.0.2 refused: not in nsca.allowed_networks" in listener.bridge.log_text()
+
+
+def test_with_workers_the_hub_listens(run_bridge, fifo: Path, reader, tmp_path: Path) -> None:  # noqa: ANN001
+    # [server] workers = 2: the workers take HTTP, the hub (the process that delivers) takes NSCA.
+    require_send_nsca()
+    config = tmp_path / "naemon-bridge.toml"
+    config.write_text(f'[server]\nlisten = "127.0.0.1:0"\nworkers = 2\n[engine]\nkind = "nagios"\n'
+                      f'command_file = "{fifo}"\n[spool]\ndirectory = "{tmp_path / "spool"}"\n'
+                      f'[nsca]\nlisten = "127.0.0.1:0"\npassword = "{PASSWORD}"\nuser = "nsca"\n{USERS}')
+    listener = Nsca(run_bridge(config, wait=False), 1, tmp_path)
+    listener.find_port()
+    listener.send("nsca-any\tsvc\t0\tthrough the hub\x17nsca-any\t1\thost too\x17")
+    lines = wait_for(lambda: (got := reader.read_lines()) and got, what="the lines in the pipe")
+    while len(lines) < 2:
+        lines += wait_for(reader.read_lines, what="the second line")
+    assert [line.split(b"] ", 1)[1] for line in lines] == [
+        b"PROCESS_SERVICE_CHECK_RESULT;nsca-any;svc;0;through the hub",
+        b"PROCESS_HOST_CHECK_RESULT;nsca-any;1;host too"]

@@ -68,3 +68,31 @@ def test_https_with_curl_k_and_submit_i(nagios: NagiosSandbox, tmp_path: Path,
         assert json.loads(done.stdout)["status"] == "ok"  # still serving after the plain-HTTP attempt
     finally:
         assert bridge.stop() == 0
+
+
+def test_an_alignak_session_cookie_is_secure_over_tls_through_workers(nagios: NagiosSandbox, tmp_path: Path,
+                                                                      certificate: tuple[Path, Path]) -> None:
+    """Alignak's /ws/login is answered by the hub behind the workers, on its Unix socket: the cookie must still
+    say Secure, as the client came over TLS."""
+    import requests
+    import urllib3
+
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    cert, key = certificate
+    config = bridge_config(tmp_path / "bridge.toml", nagios, known_objects=True,
+                           server=f'tls_cert = "{cert}"\ntls_key = "{key}"\nworkers = 2',
+                           users=f'[[users]]\nname = "{USER[0]}"\npassword = "{USER[1]}"\n')
+    bridge = start_bridge(config)
+    try:
+        url = bridge.wait_listening()
+        session = requests.Session()
+        port = int(url.rsplit(":", 1)[1])
+        # verify=False as curl -k (per request: requests lets REQUESTS_CA_BUNDLE override a session's)
+        response = session.post(f"https://localhost:{port}/ws/login",
+                                json={"username": USER[0], "password": USER[1]}, verify=False)
+        assert response.status_code == 200 and response.json()["_status"] == "OK", response.text
+        cookie = response.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
+        assert session.get(f"https://localhost:{port}/ws/are_you_alive", verify=False).json() == "Yes I am :)"
+    finally:
+        assert bridge.stop() == 0, bridge.log_text()

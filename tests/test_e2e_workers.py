@@ -158,3 +158,41 @@ def test_forwarded_requests_keep_the_callers_address_and_dialect(nagios: NagiosS
     finally:
         assert bridge.stop() == 0
 
+
+
+def test_the_status_pages_login_through_a_worker_goes_back_to_its_client_only(nagios: NagiosSandbox,
+                                                                              tmp_path: Path) -> None:
+    """A worker forwards /status to the hub on one client session: the hub's redirect and session cookie go back
+    to the client that logged in, and never along with another client's requests."""
+    import re
+
+    bridge = start_bridge(bridge_config(tmp_path / "bridge.toml", nagios, server="workers = 2"))
+    try:
+        url = bridge.wait_listening()
+        port = int(url.rsplit(":", 1)[1])
+        wait_for(lambda: len(workers_of(bridge.process.pid)) == 2, what="two workers")
+
+        def request(method: str, path: str, body: str | None = None, cookie: str = "") -> tuple[int, dict, str]:
+            connection = HTTPConnection("127.0.0.1", port, timeout=10)  # a new one each: either worker
+            headers = {"Accept": "text/html", "Cookie": cookie}
+            if body is not None:
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            connection.request(method, path, body, headers)
+            response = connection.getresponse()
+            cookies = dict(header.split(";", 1)[0].split("=", 1) for name, header in response.getheaders()
+                           if name.lower() == "set-cookie")
+            return response.status, {"location": response.getheader("Location"), **cookies}, response.read().decode()
+
+        for _ in range(4):  # both workers, whichever the kernel picks
+            status, headers, form = request("GET", "/status/login")
+            assert status == 200
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            status, headers, _ = request("POST", "/status/login", f"username=u&password=p&csrf_token={csrf}",
+                                         cookie=f"naemon_bridge_login_csrf={headers['naemon_bridge_login_csrf']}")
+            assert (status, headers["location"]) == (303, "/status")
+            session = headers["naemon_bridge_status"]
+            assert request("GET", "/status", cookie=f"naemon_bridge_status={session}")[0] == 200
+            status, headers, _ = request("GET", "/status")  # another client, no cookie: not logged in
+            assert (status, headers["location"]) == (303, "/status/login")
+    finally:
+        assert bridge.stop() == 0

@@ -148,3 +148,25 @@ def test_a_raw_command_reads_back_as_the_command_it_renders(host: str, service: 
         now=stamp, author="a")
     line = command_line(command, EngineKind.NAEMON)
     assert command_from_text(line, EngineKind.NAEMON, now=0, author="a") == command
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+
+
+@given(results=st.lists(st.tuples(st.sampled_from(["host", "service"]), _TEXT, _TEXT, _TEXT, _TEXT), max_size=5),
+       cdata=st.booleans())
+def test_the_xml_reader_gives_back_every_field_as_sent(results: list[tuple[str, str, str, str, str]],
+                                                       cdata: bool) -> None:
+    from xml.sax.saxutils import escape
+
+    from bridge.intake.nrdp import _xml_results
+
+    def text(value: str) -> str:
+        return f"<![CDATA[{value}]]>" if cdata and "]]>" not in value else escape(value)
+
+    xml = "<?xml version='1.0'?><checkresults>" + "".join(
+        f"<checkresult type='{kind}'><hostname>{text(h)}</hostname><servicename>{text(s)}</servicename>"
+        f"<state>{text(state)}</state><output>{text(out)}</output></checkresult>"
+        for kind, h, s, state, out in results) + "</checkresults>"
+    assert _xml_results(xml) == [{"type": kind, "hostname": h, "servicename": s, "state": state, "output": out}
+                                 for kind, h, s, state, out in results]

@@ -3,6 +3,7 @@ it shows. (The page in a real browser: tests/test_e2e_status_browser.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -89,6 +90,9 @@ async def test_the_page_shows_the_engine_the_last_line_and_throughput(client: Te
     text = await page(client)
     assert 'id="status">ok<' in text and "reachable" in text and "command pipe" in text
     assert "none yet" in text
+    # Without JavaScript it is the whole page, and it reloads itself; with it, its own script only (no CDN).
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in text
+    assert re.findall(r'<script[^>]*src="([^"]+)"', text) == ["/status/static/status.js"]
     assert await result(client, "web1", "http") == 200
     await collect(reader, 1)
     clock.now += 2  # the second under way is not charted
@@ -217,3 +221,86 @@ def test_a_workers_refusals_and_accepted_counts_reach_the_hubs_recorder() -> Non
     assert hub.recent.refusals_by_reason() == {"unauthenticated": 55}
     assert [(r.client, r.user, r.dialect) for r in hub.recent.refused()][:1] == [("10.0.0.1", "alice", "op5")]
     assert hub.recent.accepted["op5"].total(hub.recent.now() + 1) == 7
+
+
+def csrf_of(form: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert match, form
+    return match.group(1)
+
+
+async def test_the_login_form_sets_a_strict_httponly_session_cookie_and_logout_ends_it(client: TestClient) -> None:
+    response = await client.get("/status/login")
+    token = csrf_of(await response.text())
+    response = await client.post("/status/login", data={"username": "alice", "password": "nope",
+                                                         "csrf_token": token}, allow_redirects=False)
+    text = await response.text()
+    assert response.status == 403 and "Wrong user name or password." in text and 'value="alice"' in text
+    assert "nope" not in text
+    response = await client.post("/status/login", data={"username": "alice", "password": "secret",
+                                                         "csrf_token": csrf_of(text)}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/status"
+    cookie = next(h for h in response.headers.getall("Set-Cookie") if h.startswith("naemon_bridge_status="))
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/status" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; under TLS it is Secure (bridge.http.sessions)
+    text = await page(client, {})
+    assert 'action="/status/logout"' in text
+    # The refusal list names the failed login, by its configured name, on this page's own "dialect".
+    assert re.search(r"<td>alice</td><td>status</td><td>unauthenticated</td>", text)
+    response = await client.post("/status/logout", data={"csrf_token": "forged"}, allow_redirects=False)
+    assert response.status == 400
+    response = await client.post("/status/logout", data={"csrf_token": csrf_of(text)}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/status/login"
+    response = await client.get("/status", headers=HTML, allow_redirects=False)
+    assert response.status == 303
+
+
+async def test_a_login_without_its_csrf_token_or_with_a_token_as_user_name_is_refused(client: TestClient) -> None:
+    response = await client.post("/status/login", data={"username": "alice", "password": "secret"},
+                                 allow_redirects=False)
+    assert response.status == 400 and "The form had expired" in await response.text()
+    form = await (await client.get("/status/login")).text()
+    response = await client.post("/status/login", data={"username": TOKEN, "password": "",
+                                                         "csrf_token": csrf_of(form)}, allow_redirects=False)
+    text = await response.text()
+    assert response.status == 400 and TOKEN not in text
+    response = await client.post("/status/login", data={"username": "alice", "password": "secret",
+                                                         "csrf_token": "other"}, allow_redirects=False)
+    assert response.status == 400
+
+
+async def test_a_cluster_roles_status_has_its_panel(aiohttp_client, fifo: Path, tmp_path: Path,
+                                                    reader: FifoReader) -> None:
+    from bridge.http.keys import CLUSTER
+    config = Config(engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo),
+                    spool=SpoolConfig(directory=tmp_path / "spool"), users=(User("alice", password="secret"),))
+    app = make_app(config, DIALECTS)
+    app[CLUSTER] = lambda: {"role": "sink", "engine": "east", "stream_lag": 42, "pending_acks": 3,
+                            "connected": True, "server": "nats://127.0.0.1:4222", "problem": None,
+                            "stream": "RESULTS"}
+    client = await aiohttp_client(app)
+    text = await page(client)
+    assert 'id="cluster-role">sink<' in text and "connected to nats://127.0.0.1:4222" in text
+    assert 'id="cluster-lag">42 messages, 3 awaiting acknowledgement<' in text
+    assert "<dt>engine</dt><dd>east</dd>" in text
+    # Without a cluster there is no such panel.
+    alone = dataclasses.replace(config, spool=SpoolConfig(directory=tmp_path / "spool-alone"))
+    assert 'id="cluster"' not in await page(await aiohttp_client(make_app(alone, DIALECTS)))
+
+
+async def test_a_session_reads_the_users_grants_as_the_config_is_now(client: TestClient) -> None:
+    """A reload that limits a logged-in user limits their open page at once; one that removes them logs them
+    out."""
+    from bridge.http.keys import CONFIG
+    form = await (await client.get("/status/login")).text()
+    response = await client.post("/status/login", data={"username": "alice", "password": "secret",
+                                                         "csrf_token": csrf_of(form)}, allow_redirects=False)
+    assert response.status == 303
+    assert "limited to its hosts" not in await page(client, {})
+    live = client.server.app[CONFIG]
+    limited = User("alice", password="secret", grants=LIMITED)
+    live.current = dataclasses.replace(live.current, users=(limited,))
+    assert "limited to its hosts" in await page(client, {})
+    live.current = dataclasses.replace(live.current, users=())
+    response = await client.get("/status", headers=HTML, allow_redirects=False)
+    assert (response.status, response.headers["Location"]) == (303, "/status/login")

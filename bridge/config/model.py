@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.core.alignak import AlignakOptions as AlignakConfig
 from bridge.core.command_table import COMMANDS
 from bridge.core.freshness import FreshnessRule
 from bridge.core.nsca import Method as NscaMethod
@@ -90,11 +91,6 @@ class SpoolConfig:
     fsync: FsyncPolicy = FsyncPolicy.ALWAYS
     fsync_interval: float = 1.0
     max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
-
-
-@dataclass(frozen=True, slots=True)
-class AlignakConfig:
-    ignore_unknown_service: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,6 +573,28 @@ def _patterns(section: _Section, key: str) -> tuple[NamePattern, ...] | None:
         raise section.error(key, f"bad regular expression: {exc}") from None
 
 
+def _properties(section: _Section, key: str) -> tuple[str, ...]:
+    """feedback_host / feedback_service: a list of names, or alignak-module-ws's comma-separated string."""
+    value = section.get(key, (str, list), [])
+    names = value.split(",") if isinstance(value, str) else value
+    if not all(isinstance(name, str) for name in names):
+        raise section.error(key, "must be a list of property names (strings)")
+    return tuple(name.strip() for name in names if name.strip())
+
+
+def _alignak(section: _Section) -> AlignakConfig:
+    give_feedback = section.get("give_feedback", int, 1)
+    if give_feedback not in (0, 1, 2):
+        raise section.error("give_feedback", f"must be 0 (none), 1 (the host) or 2 (the host and its services), "
+                                             f"not {give_feedback}")
+    return AlignakConfig(ignore_unknown_host=section.get("ignore_unknown_host", bool, False),
+                         ignore_unknown_service=section.get("ignore_unknown_service", bool, True),
+                         give_result=section.get("give_result", bool, False), give_feedback=give_feedback,
+                         feedback_host=_properties(section, "feedback_host"),
+                         feedback_service=_properties(section, "feedback_service"),
+                         set_timestamp=section.get("set_timestamp", bool, True))
+
+
 def parse_config(data: Mapping[str, object], source: str = "<config>", base: Path | None = None) -> Config:
     """Build a Config from parsed TOML; ``source`` names the file in errors."""
     base = base if base is not None else Path.cwd()
@@ -587,7 +605,7 @@ def parse_config(data: Mapping[str, object], source: str = "<config>", base: Pat
             fsync=FsyncPolicy(s.choice("fsync", tuple(p.value for p in FsyncPolicy), FsyncPolicy.ALWAYS.value)),
             fsync_interval=s.number("fsync_interval", 1.0, low=0.01),
             max_bytes=s.size("max_bytes", DEFAULT_SPOOL_MAX_BYTES, low=MIN_SPOOL_MAX_BYTES)),
-        "alignak": lambda s: AlignakConfig(ignore_unknown_service=s.get("ignore_unknown_service", bool, True)),
+        "alignak": _alignak,
         "log": _log,
         "freshness": _freshness,
         "auth": lambda s: AuthConfig(max_failures=int(s.number("max_failures", 10, low=1)),

@@ -97,11 +97,12 @@ def init_packet(iv: bytes, timestamp: int) -> bytes:
 
 def crc32(packet: bytes) -> int:
     """nsca's CRC32 (the polynomial and reflection zlib uses) over ``packet`` with its CRC field zeroed."""
-    return zlib.crc32(packet[:4] + b"\0\0\0\0" + packet[8:])
+    return zlib.crc32(memoryview(packet)[8:], zlib.crc32(b"\0\0\0\0", zlib.crc32(packet[:4])))
 
 
-def _text(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+def _text(packet: bytes, start: int, stop: int) -> str:
+    end = packet.find(b"\0", start, stop)
+    return packet[start:stop if end < 0 else end].decode("utf-8", "replace")
 
 
 def parse_packet(plain: bytes) -> Packet:
@@ -116,9 +117,9 @@ def parse_packet(plain: bytes) -> Packet:
     if sent_crc != crc32(plain):
         raise BadPacket("bad_crc", "CRC32 mismatch: a wrong password or encryption_method, or a damaged packet")
     return Packet(timestamp=timestamp, return_code=return_code,
-                  host_name=_text(plain[_HOST_AT:_DESCRIPTION_AT]),
-                  service_description=_text(plain[_DESCRIPTION_AT:_OUTPUT_AT]),
-                  plugin_output=_text(plain[_OUTPUT_AT:len(plain) - 2]))
+                  host_name=_text(plain, _HOST_AT, _DESCRIPTION_AT),
+                  service_description=_text(plain, _DESCRIPTION_AT, _OUTPUT_AT),
+                  plugin_output=_text(plain, _OUTPUT_AT, len(plain) - 2))
 
 
 def _field(value: str, size: int, filler: bytes) -> bytes:

@@ -14,8 +14,8 @@ from bridge.daemon.preflight import Finding, check, check_as_server_user
 
 _DESCRIPTION = """\
 Accept passive check results and other external commands over HTTP (op5 Monitor's POST /api/command/<COMMAND>
-and Alignak WS's PATCH /host/<name>) and write them into a Naemon or Nagios command pipe, spooling them on disk
-while the engine does not read."""
+and Alignak WS's PATCH /host/<name>) and the classic NSCA 2.x protocol ([nsca], for send_nsca), and write them
+into a Naemon or Nagios command pipe, spooling them on disk while the engine does not read."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the bridge on a working default with a sample user. When Debian's nagios4 is on the "
                     "PATH, a throwaway Nagios 4 with a sample passive host and service receives the results and "
                     "its log is shown; otherwise a demo command pipe shows every line the engine would receive. "
-                    "Prints the URL, the credentials and curl lines to try. Ctrl-C removes everything.")
+                    "Prints the URL, the credentials and curl lines to try. With --cluster: a small cluster instead "
+                    "(README: Several engines and sites). Ctrl-C removes everything.")
     demo.add_argument("--listen", default="127.0.0.1:8888", metavar="HOST:PORT",
                       help="where to listen (default: 127.0.0.1:8888; port 0 picks a free one)")
     demo.add_argument("--no-nagios", action="store_true",

@@ -18,11 +18,19 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from bridge.config.model import Config
+from bridge.core.values import Command
 from bridge.engine.cluster import ClusterConnection, ClusterObjects, EdgeRouter, JetStreamTransport, SinkConsumer
 from bridge.http.app import make_app
-from bridge.http.dialects import Dialect
+from bridge.http.dialects import CURRENT_DIALECT, Dialect
 from bridge.http.keys import CLUSTER, CONFIG, DELIVERY, ENGINE_FILES, HUB, METRICS
 from bridge.http.submission import submit_commands
+
+STREAM = "cluster"  # how the status page names a sink's results, which come from the stream, not from a dialect
+
+
+async def _from_the_stream(app: web.Application, commands: Sequence[Command]) -> None:
+    CURRENT_DIALECT.set(STREAM)  # in the consumer's task, as answered() does for an HTTP request
+    await submit_commands(app, commands)
 
 
 def make_cluster_app(config: Config, dialects: Sequence[Dialect]) -> web.Application:
@@ -52,7 +60,7 @@ def make_cluster_app(config: Config, dialects: Sequence[Dialect]) -> web.Applica
     else:
         app = make_app(config, dialects)
         assert cluster.engine is not None
-        consumer = SinkConsumer(connection, cluster.engine, app[DELIVERY], functools.partial(submit_commands, app),
+        consumer = SinkConsumer(connection, cluster.engine, app[DELIVERY], functools.partial(_from_the_stream, app),
                                 app[ENGINE_FILES])
         app[CLUSTER] = consumer.status
 

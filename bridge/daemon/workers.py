@@ -219,8 +219,11 @@ class HubClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            # No cookie jar: one session carries every client's requests, and a cookie the hub sets for one client
+            # (a login session) must go back to that client only, never along with the next one's requests.
             self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(self.hub)),
-                                                  timeout=aiohttp.ClientTimeout(total=None))
+                                                  timeout=aiohttp.ClientTimeout(total=None),
+                                                  cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     async def start(self) -> None:
@@ -296,17 +299,19 @@ class HubClient:
 
 # (content-encoding too: the body a worker forwards is the one it read, already decompressed)
 _HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length", "date",
-                          "server", "x-forwarded-for", "content-encoding"})
+                          "server", "x-forwarded-for", "x-forwarded-proto", "content-encoding"})
 
 
 async def _forward(client: HubClient, request: web.Request) -> web.StreamResponse:
     """Anything a worker does not answer itself goes to the hub whole, and its answer comes back whole. The
-    client's address goes along (X-Forwarded-For, set here only), for the hub's failed-login throttle."""
+    client's address goes along (X-Forwarded-For, set here only), for the hub's failed-login throttle, and its
+    scheme (X-Forwarded-Proto, set here only), for the session cookie's Secure."""
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS]
     headers.append((hdrs.X_FORWARDED_FOR, request.remote or ""))
+    headers.append((hdrs.X_FORWARDED_PROTO, request.scheme))  # a session cookie is Secure under TLS
     try:
         async with client.session.request(request.method, f"http://hub{request.path_qs}", headers=headers,
-                                          data=await read_body(request)) as answer:
+                                          data=await read_body(request), allow_redirects=False) as answer:
             body = await answer.read()
             kept = CIMultiDict((k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS)
             return web.Response(body=body, status=answer.status, headers=kept)

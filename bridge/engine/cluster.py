@@ -86,6 +86,7 @@ class ClusterConnection:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._connect(), name="naemon-bridge cluster connect")
+        self._task.add_done_callback(_log_failure)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -181,6 +182,12 @@ class ClusterConnection:
                 "problem": None if self.ready else self.problem, "stream": self.config.stream}
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A background task that ended by an exception (a bug): the log says so, rather than nothing."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("cluster: %s failed", task.get_name(), exc_info=task.exception())
+
+
 def _url(client: Client | None) -> str | None:
     server = client.connected_url if client is not None else None
     return f"nats://{server.hostname}:{server.port}" if server is not None else None
@@ -262,6 +269,7 @@ class ClusterObjects(EngineFiles):
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="naemon-bridge cluster objects")
+        self._task.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -356,6 +364,8 @@ class SinkConsumer:
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._consume(), name="naemon-bridge sink consumer"),
                        asyncio.create_task(self._publish_objects(), name="naemon-bridge sink objects")]
+        for task in self._tasks:
+            task.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -373,6 +383,7 @@ class SinkConsumer:
             await connection.wait_ready()
             js = connection.js
             assert js is not None
+            pull: JetStreamContext.PullSubscription | None = None
             try:
                 pull = await js.pull_subscribe(
                     subject(connection.config.stream, self.engine), durable=self.durable,
@@ -381,7 +392,15 @@ class SinkConsumer:
                 await self._drain(js, pull)
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("cluster: the consumer %s stopped (%s); taking it up again", self.durable, exc)
-                await asyncio.sleep(RECONNECT_WAIT)
+            except Exception:  # a bug: said loudly; the consumer must not stay dead (what it took is redelivered)
+                log.exception("cluster: the consumer %s failed; taking it up again", self.durable)
+            finally:
+                if pull is not None:
+                    try:
+                        await pull.unsubscribe()
+                    except (nats.errors.Error, TimeoutError):  # the connection is gone: so is the subscription
+                        pass
+            await asyncio.sleep(RECONNECT_WAIT)
 
     async def _drain(self, js: JetStreamContext, pull: JetStreamContext.PullSubscription) -> None:
         last_info = 0.0

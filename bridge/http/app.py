@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bridge.config.model import Config, LiveConfig
 from bridge.core.freshness import FreshnessTable
+from bridge.core.recent import RecentChanges
 from bridge.core.types import Clock
 from bridge.engine.delivery import Delivery
 from bridge.engine.files import EngineFiles
@@ -18,9 +19,22 @@ from bridge.engine.spool import Spool
 from bridge.engine.transport import FRAGMENT_MARKER, FifoTransport, QueryTransport, Transport
 from bridge.http.credentials import Authenticator
 from bridge.http.dialects import Dialect
-from bridge.http.keys import AUTH, CLOCK, CONFIG, DELIVERY, DIALECTS, ENGINE_FILES, FRESHNESS, METRICS, MONITOR
+from bridge.http.keys import (
+    AUTH,
+    CLOCK,
+    CONFIG,
+    DELIVERY,
+    DIALECTS,
+    ENGINE_FILES,
+    FRESHNESS,
+    METRICS,
+    MONITOR,
+    RECENT,
+    SESSIONS,
+)
 from bridge.http.metrics import Metrics
 from bridge.http.routes import setup_routes
+from bridge.http.sessions import SessionStore
 
 log = logging.getLogger("naemon_bridge")
 
@@ -46,6 +60,8 @@ def request_side(config: Config, metrics: Metrics, clock: Clock, dialects: Seque
     app[METRICS] = metrics
     app[CONFIG] = LiveConfig(config)
     app[AUTH] = Authenticator(config.users, config.auth)
+    app[SESSIONS] = SessionStore()
+    app[RECENT] = RecentChanges()
     app[ENGINE_FILES] = EngineFiles(config.engine.objects_cache, config.engine.status_file)
     app[CLOCK] = clock
     return app

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import email.message
+import functools
+import re
 from collections.abc import Callable
 from email.utils import collapse_rfc2231_value
 from urllib.parse import unquote_to_bytes
@@ -61,10 +63,9 @@ def _payload_problem(exc: web.RequestPayloadError, request: web.Request) -> str:
 def form_fields(content_type: str, body: bytes) -> dict[str, str]:
     """The text fields of a form body, given its whole Content-Type header (files and binary parts are left
     out; a field given twice keeps its last value)."""
-    header = email.message.Message()
-    header["Content-Type"] = content_type
-    decode = _decoder(header.get_content_charset())
-    if header.get_content_type() == "multipart/form-data":
+    kind, charset = _content_type(content_type)
+    decode = _decoder(charset)
+    if kind == "multipart/form-data":
         return _multipart_fields(content_type, body, decode)
     fields: dict[str, str] = {}
     for pair in body.strip().split(b"&"):
@@ -73,6 +74,15 @@ def form_fields(content_type: str, body: bytes) -> dict[str, str]:
             field = decode(_unquote(name), "a field name")
             fields[field] = decode(_unquote(value), field)
     return fields
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type(content_type: str) -> tuple[str, str | None]:
+    """A Content-Type header's type and charset; parsed once per distinct header (the email parser costs as much
+    as decoding a small form)."""
+    header = email.message.Message()
+    header["Content-Type"] = content_type
+    return header.get_content_type(), header.get_content_charset()
 
 
 def _unquote(data: bytes) -> bytes:
@@ -136,6 +146,13 @@ def _multipart_fields(content_type: str, body: bytes, form_decode: Decoder) -> d
     return fields
 
 
+def _unquoted(value: str) -> str:
+    """A quoted-string's text (RFC 2045/822: backslash escapes one character), or a token as it is."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
 def _add_part(part: bytes, fields: dict[str, str], form_decode: Decoder) -> None:
     head, blank, data = (b"", b"", part[2:]) if part.startswith(b"\r\n") else part.partition(b"\r\n\r\n")
     if not blank and head:
@@ -145,12 +162,18 @@ def _add_part(part: bytes, fields: dict[str, str], form_decode: Decoder) -> None
         key, colon, value = _utf8_or_latin1(line, "").partition(":")
         if colon and key.strip():
             headers[key.strip()] = value.strip()
-    name = headers.get_param("name", header="content-disposition")
+    # unquote=False: the email module's unquoting also strips <angle brackets>, so name="<a>" would become "a".
+    name = headers.get_param("name", header="content-disposition", unquote=False)
+    if isinstance(name, tuple):  # RFC 2231 (name*=utf-8''...)
+        name = (name[0], name[1], _unquoted(name[2]))
+    elif name is not None:
+        name = _unquoted(name)
     if name is None:
         raise BadRequestBody(400, "a part of the multipart/form-data body has no name "
                                   "(Content-Disposition: form-data; name=\"…\")")
     if headers.get_filename() or headers.get_content_maintype() != "text":
         return  # files and binary parts are no command's parameters
-    field = collapse_rfc2231_value(name)
+    # (collapse_rfc2231_value unquotes a plain string again, angle brackets included: only for RFC 2231's triple)
+    field = collapse_rfc2231_value(name) if isinstance(name, tuple) else name
     charset = headers.get_content_charset()
     fields[field] = (_decoder(charset) if charset else form_decode)(data, field)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bridge.config.model import LiveConfig
 from bridge.core.freshness import FreshnessTable
+from bridge.core.recent import RecentChanges
 from bridge.core.types import Clock, CommandSink
 from bridge.engine.delivery import Delivery
 from bridge.engine.files import EngineFiles
@@ -15,6 +16,7 @@ from bridge.engine.monitor import FreshnessMonitor
 from bridge.http.credentials import Authenticator
 from bridge.http.dialects import Dialect
 from bridge.http.metrics import Metrics
+from bridge.http.sessions import SessionStore
 
 CONFIG = web.AppKey("config", LiveConfig)
 AUTH = web.AppKey("auth", Authenticator)
@@ -26,4 +28,6 @@ MONITOR = web.AppKey("monitor", FreshnessMonitor)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 DIALECTS: web.AppKey[tuple[Dialect, ...]] = web.AppKey("dialects")  # what this application speaks
 HUB: web.AppKey[CommandSink] = web.AppKey("hub")  # only in a worker process: where its commands go
+SESSIONS = web.AppKey("sessions", SessionStore)  # login sessions (bridge.http.sessions), any dialect's
+RECENT = web.AppKey("recent", RecentChanges)  # flags and variables sent that status.dat may not show yet
 CLUSTER: web.AppKey[Callable[[], dict[str, object]]] = web.AppKey("cluster")  # [cluster]: the role's status

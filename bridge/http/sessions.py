@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 DEFAULT_IDLE = 1800.0  # seconds without use before a session ends
 DEFAULT_LIFETIME = 86400.0  # seconds after creation before a session ends, however busy
@@ -113,8 +113,11 @@ class SessionStore:
 # -- cookies -------------------------------------------------------------------------------------------------------
 
 def is_secure(request: web.Request) -> bool:
-    """Whether the client reached the bridge over TLS: then the cookie is ``Secure``."""
-    return request.secure
+    """Whether the client reached the bridge over TLS: then the cookie is ``Secure``. On the hub's Unix socket
+    (``[server] workers``, which nobody but its workers can reach) the scheme the worker forwarded."""
+    if request.secure:
+        return True
+    return not request.remote and request.headers.get(hdrs.X_FORWARDED_PROTO) == "https"
 
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, name: str, token: str, *,

@@ -138,7 +138,8 @@ def _put(params: dict[str, str], lists: dict[str, list[str]], key: str, value: s
 
 
 def _form_pairs(content_type: str, body: bytes) -> list[tuple[str, str]]:
-    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+    lists = b"[]" in body or b"%5B%5D" in body.upper()
+    if lists and content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
         # piece by piece: a repeated command[] is a list, and form_fields keeps only the last of a name
         return [pair for piece in body.split(b"&") if piece for pair in form_fields(content_type, piece).items()]
     return list(form_fields(content_type, body).items())

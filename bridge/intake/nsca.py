@@ -25,19 +25,20 @@ import orjson
 from aiohttp import web
 
 from bridge.config.model import NscaConfig
-from bridge.core import nsca
+from bridge.core import nsca, permissions
 from bridge.core.errors import BridgeError, InvalidInput, UnknownObject
-from bridge.core.values import CheckResult, HostState, ServiceState
+from bridge.core.values import CheckResult, Command, HostState, ServiceState
 from bridge.http.credentials import Principal
-from bridge.http.dialects import ApiDescription, Dialect
+from bridge.http.dialects import CURRENT_DIALECT, ApiDescription, Dialect
 from bridge.http.keys import CLOCK, CONFIG, METRICS
 from bridge.http.metrics import Metrics, refusal_reason
-from bridge.http.submission import admit, submit_commands
+from bridge.http.submission import submit_commands, unknown_objects
 
 log = logging.getLogger("naemon_bridge.nsca")
 
 NAME = "nsca"
 LOG_EVERY = 60.0  # seconds: one line per unknown name (or refused address) and minute, not one a packet
+_READ_SIZE = 16 * nsca.PACKET_SIZE  # what one read takes at most
 _MAX_REMEMBERED = 10_000  # names remembered for that; beyond, the memory starts again
 
 
@@ -83,7 +84,7 @@ class Listener:
         host, port = self.config.address
         try:
             self._server = await asyncio.start_server(self._connection, host, port, reuse_address=True,
-                                                      limit=2 * nsca.PACKET_SIZE)
+                                                      limit=_READ_SIZE)
         except OSError as exc:
             raise SystemExit(f"naemon-bridge: cannot listen for NSCA on {self.config.listen}: "
                              f"{exc.strerror or exc}") from None
@@ -105,8 +106,8 @@ class Listener:
         for task in list(self._connections):
             task.cancel()
 
-    def drop(self, reason: str) -> None:
-        self.metrics.nsca_dropped.labels(reason).inc()
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.metrics.nsca_dropped.labels(reason).inc(count)
 
     def _principal(self) -> Principal | None:
         for user in self.app[CONFIG].current.users:
@@ -158,70 +159,157 @@ class Listener:
         await writer.drain()
         config = self.config
         decrypt = nsca.cipher(config.encryption_method, config.password, iv)
-        while True:
-            try:
-                data = await asyncio.wait_for(reader.readexactly(nsca.PACKET_SIZE), config.read_timeout)
-            except asyncio.IncompleteReadError as exc:
-                # nsca takes a 720-byte packet (2.7's, legacy_2_7_mode) only when the client then closes.
-                if len(exc.partial) == nsca.LEGACY_PACKET_SIZE:
-                    data = exc.partial
-                elif exc.partial:
-                    self.drop("short_packet")
-                    log.warning("NSCA: %s closed after %d bytes of a packet (%d or %d expected): dropped", client,
-                                len(exc.partial), nsca.PACKET_SIZE, nsca.LEGACY_PACKET_SIZE)
+        # Read what has arrived, take every whole packet in it, and hand their results over in batches while
+        # the next ones are read: a connection waits for the pipe once per batch, not once a packet (send_nsca
+        # sends a whole input in one connection). Each packet must be whole within read_timeout, as in nsca.
+        batch = _Batch(self, task, client)
+        buffer = bytearray()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.read_timeout
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await reader.read(_READ_SIZE)
+                except TimeoutError:
+                    self.drop("read_timeout")
+                    log.warning("NSCA: %s sent no whole packet within %g s (nsca.read_timeout): closed", client,
+                                config.read_timeout)
                     return
-                else:
-                    return  # the end of the connection
-            except TimeoutError:
-                self.drop("read_timeout")
-                log.warning("NSCA: %s sent no whole packet within %g s (nsca.read_timeout): closed", client,
-                            config.read_timeout)
-                return
+                if not chunk:
+                    # nsca takes a 720-byte packet (2.7's, legacy_2_7_mode) only when the client then closes.
+                    if len(buffer) == nsca.LEGACY_PACKET_SIZE:
+                        await self._packets([bytes(buffer)], decrypt, client, batch)
+                    elif buffer:
+                        self.drop("short_packet")
+                        log.warning("NSCA: %s closed after %d bytes of a packet (%d or %d expected): dropped",
+                                    client, len(buffer), nsca.PACKET_SIZE, nsca.LEGACY_PACKET_SIZE)
+                    return
+                buffer += chunk
+                whole = len(buffer) // nsca.PACKET_SIZE
+                if not whole:
+                    continue
+                size = nsca.PACKET_SIZE
+                packets = [bytes(buffer[index * size:(index + 1) * size]) for index in range(whole)]
+                del buffer[:whole * size]
+                deadline = loop.time() + config.read_timeout
+                if not await self._packets(packets, decrypt, client, batch):
+                    return
+        finally:
+            await batch.finish()
+
+    async def _packets(self, packets: list[bytes], decrypt: nsca.Cipher8, client: str, batch: _Batch) -> bool:
+        """Decrypt, check and admit ``packets`` in order; False once the connection must close (a packet that
+        fails its checks, as nsca closes it: the cipher stream cannot be trusted past it)."""
+        config = self.config
+        now = self.clock()
+        results: list[nsca.Packet] = []
+        carry_on = True
+        for data in packets:
             try:
                 packet = nsca.parse_packet(decrypt.update(data))
             except nsca.BadPacket as exc:
                 self.drop(exc.reason)
                 log.warning("NSCA: packet from %s dropped and connection closed: %s (encryption_method %d)",
                             client, exc, config.encryption_method)
-                return
-            now = self.clock()
+                carry_on = False
+                break
             if config.max_packet_age and abs(now - packet.timestamp) > config.max_packet_age:
                 self.drop("stale_packet")
-                log.warning("NSCA: packet from %s for %r dropped: its time is %d s from now (nsca.max_packet_age "
-                            "= %d)", client, packet.host_name, int(now - packet.timestamp), config.max_packet_age)
-                return
-            self._connections[task] = True
-            try:
-                await self._result(packet, int(now), client)
-            finally:
-                self._connections[task] = False
-            if len(data) == nsca.LEGACY_PACKET_SIZE:
-                return
+                log.warning("NSCA: packet from %s for %r dropped: its time is %d s from now "
+                            "(nsca.max_packet_age = %d)", client, packet.host_name, int(now - packet.timestamp),
+                            config.max_packet_age)
+                carry_on = False
+                break
+            results.append(packet)
+        if results:
+            await self._admit(results, int(now), client, batch)
+        return carry_on
 
-    async def _result(self, packet: nsca.Packet, now: int, client: str) -> None:
-        """One packet's result through admission and delivery; a refusal drops it alone."""
+    def _refused(self, exc: BridgeError, packet: nsca.Packet | None, client: str, now: float,
+                 user: str = "") -> None:
+        reason = refusal_reason(exc)
+        self.metrics.refuse(exc, client=client, user=user, dialect=NAME)
+        self.drop(reason)
+        if packet is None:
+            log.warning("NSCA: results from %s dropped (%s): %s", client, reason, exc)
+            return
+        what = f"{packet.host_name!r}" + (f", service {packet.service_description!r}"
+                                          if packet.service_description else "")
+        if not isinstance(exc, UnknownObject) or self._quiet.due(f"unknown {what}", now):
+            log.warning("NSCA: result from %s for %s dropped (%s): %s", client, what, reason, exc)
+
+    async def _admit(self, packets: list[nsca.Packet], now: int, client: str, batch: _Batch) -> None:
+        """The packets' results through validation and admission (the user's grants, then the engine's objects)
+        into the batch; a refusal drops its result alone."""
         principal = self._principal()
         if principal is None:  # the user went away in a reload that kept [nsca]
-            self.drop("no_user")
+            self.drop("no_user", len(packets))
             if self._quiet.due("user", now):
                 log.error("NSCA: nsca.user %r is no [[users]] name any more: results dropped", self.config.user)
             return
-        try:
-            # nsca writes the time it received a result, not the packet's (which is the server's own, echoed).
-            command = CheckResult(packet.host_name, packet.service_description or None, _state(packet),
-                                  packet.plugin_output, now).command()
-            await admit(self.app, principal, [command])
-            await submit_commands(self.app, [command])
-        except BridgeError as exc:
-            reason = refusal_reason(exc)
-            self.metrics.refuse(exc)
-            self.drop(reason)
-            what = f"{packet.host_name!r}" + (f", service {packet.service_description!r}"
-                                              if packet.service_description else "")
-            if not isinstance(exc, UnknownObject) or self._quiet.due(f"unknown {what}", now):
-                log.warning("NSCA: result from %s for %s dropped (%s): %s", client, what, reason, exc)
+        commands: list[Command] = []
+        sources: list[nsca.Packet] = []
+        for packet in packets:
+            try:
+                # nsca writes the time it received a result, not the packet's (the server's own, echoed).
+                command = CheckResult(packet.host_name, packet.service_description or None, _state(packet),
+                                      packet.plugin_output, now).command()
+                permissions.check(principal.name, principal.grants, command)
+            except BridgeError as exc:
+                self._refused(exc, packet, client, now, principal.name)
+                continue
+            commands.append(command)
+            sources.append(packet)
+        if not commands:
             return
-        self.metrics.by_dialect.labels(NAME).inc()
+        unknown = await unknown_objects(self.app, principal, commands)
+        for index, problem in unknown.items():
+            self._refused(problem, sources[index], client, now, principal.name)
+        batch.add([command for index, command in enumerate(commands) if index not in unknown])
+
+
+class _Batch:
+    """A connection's admitted results on their way to the delivery task: one hand-over at a time, in order;
+    what arrives meanwhile goes in the next."""
+
+    def __init__(self, listener: Listener, connection: asyncio.Task[None], client: str) -> None:
+        self.listener, self.connection, self.client = listener, connection, client
+        self.pending: list[Command] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    def add(self, commands: list[Command]) -> None:
+        if not commands:
+            return
+        self.pending += commands
+        if self.flushing is None or self.flushing.done():
+            self.flushing = asyncio.create_task(self._flush(), name="naemon-bridge nsca hand-over")
+
+    async def _flush(self) -> None:
+        listener = self.listener
+        listener._connections[self.connection] = True  # a shutdown lets this finish
+        CURRENT_DIALECT.set(NAME)  # what answered() sets for an HTTP dialect: the status page counts by it
+        try:
+            while self.pending:
+                commands, self.pending = self.pending, []
+                try:
+                    await submit_commands(listener.app, commands)
+                except BridgeError as exc:
+                    for _ in commands:
+                        listener.metrics.refuse(exc, client=self.client, dialect=NAME)
+                        listener.drop(refusal_reason(exc))
+                    log.warning("NSCA: %d results from %s dropped (%s): %s", len(commands), self.client,
+                                refusal_reason(exc), exc)
+                    continue
+                listener.metrics.by_dialect.labels(NAME).inc(len(commands))
+        finally:
+            if self.connection in listener._connections:
+                listener._connections[self.connection] = False
+
+    async def finish(self) -> None:
+        """Wait until everything admitted is handed over (a cancelled connection still hands its results)."""
+        if self.flushing is not None:
+            await asyncio.shield(self.flushing)
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@
   "use strict";
   var root = document.getElementById("panels-root");
   if (!root || !window.fetch || !window.DOMParser) { return; }
+  document.documentElement.classList.add("live");  // the page refreshes itself: the filter needs no button
   var refresh = Number(root.dataset.refresh || "5") * 1000;
   var form = document.getElementById("filter");
   var sortField = document.getElementById("sort");
