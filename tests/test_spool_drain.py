@@ -7,9 +7,11 @@ import fcntl
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import bridge.engine.delivery as delivery_module
 from bridge.engine.delivery import Delivery
 from bridge.engine.spool import Spool, SpoolBatch
 from bridge.engine.transport import FifoTransport
@@ -57,19 +59,27 @@ def test_the_rest_of_a_kept_batch_is_what_the_spool_reads_next(requests: list[li
             spool.close()
 
 
-async def test_a_batch_drained_into_a_pipe_that_takes_a_page_at_a_time_is_read_from_disk_once(
-        fifo: Path, tmp_path: Path) -> None:
+async def test_a_batch_drained_into_a_pipe_that_takes_a_page_at_a_time_is_read_once_and_committed_once(
+        fifo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its cursor is written once the batch is through (CURSOR_INTERVAL made long here: no clock in the test)."""
+    monkeypatch.setattr(delivery_module, "CURSOR_INTERVAL", 1e9)
     delivery = Delivery(FifoTransport(fifo), Spool(tmp_path / "spool"), max_spool_bytes=1 << 30)
     await delivery.start()
-    reads = 0
-    read_batch = delivery.spool.read_batch
+    reads = commits = 0
+    read_batch, commit = delivery.spool.read_batch, delivery.spool.commit
 
     def counted(*args: object, **kwargs: object) -> SpoolBatch:
         nonlocal reads
         reads += 1
         return read_batch(*args, **kwargs)  # type: ignore[arg-type]
 
+    def committed(batch: SpoolBatch, count: int) -> None:
+        nonlocal commits
+        commits += 1
+        commit(batch, count)
+
     delivery.spool.read_batch = counted  # type: ignore[method-assign]
+    delivery.spool.commit = committed  # type: ignore[method-assign]
     sent = [f"[1] PROCESS_SERVICE_CHECK_RESULT;h;s;0;result {i:04d} {'x' * 100}".encode() for i in range(1000)]
     try:
         await delivery.submit(sent)  # nobody reads: spooled, one record of ~120 KB, one batch
@@ -80,6 +90,7 @@ async def test_a_batch_drained_into_a_pipe_that_takes_a_page_at_a_time_is_read_f
             assert await collect(reader, 1000) == sent
         finally:
             reader.close()
-        assert reads == 1
+        assert reads == 1 and commits == 1
+        assert delivery.spool.pending_results == 0
     finally:
         await delivery.stop()
