@@ -1,6 +1,7 @@
 """The cluster ([cluster]) against one process, into a drained FIFO: results/s until the FIFO's reader has the last
 of N, edge -> JetStream -> sink -> pipe with one nats-server (1 replica) and with three (3 replicas), beside today's
-single process in the same run (the baseline). POST /api/results, 1,000 a request, 4 clients; all on this machine.
+single process in the same run (the baseline). Batches (POST /api/results, 1,000 a request, 4 clients: one message
+each) and single results (op5 POST /api/command from hey, 8 connections: a message each); all on this machine.
 
     python bench/cluster_bench.py [--results 100000]
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bridge and bench
 
 from bench.common import (  # noqa: E402
+    AUTH,
     BENCH_USER,
     ROOT,
     Bridge,
@@ -35,6 +39,38 @@ from bench.common import (  # noqa: E402
 from bridge.daemon.nats_sandbox import NatsCluster, nats_binary  # noqa: E402
 
 HOSTS, SERVICES = 1000, 10  # workload()'s objects, all in the one engine
+SINGLE_CLIENTS = 8
+
+
+def post_singles(port: int, count: int, clients: int = SINGLE_CLIENTS) -> None:
+    """``count`` op5 POST /api/command requests from hey (Debian's; keep-alive, ``clients`` workers), one result
+    each: the same result every time, which is all the FIFO's line count needs."""
+    if shutil.which("hey") is None:
+        raise SystemExit("hey is needed: apt-get install --no-install-recommends hey")
+    body = json.dumps(workload(1, "single", hosts=HOSTS, services=SERVICES)[0])
+    done = subprocess.run(["hey", "-n", str(count), "-c", str(clients), "-m", "POST", "-T", "application/json",
+                           "-H", f"Authorization: {AUTH}", "-d", body,
+                           f"http://127.0.0.1:{port}/api/command/PROCESS_SERVICE_CHECK_RESULT"],
+                          capture_output=True, text=True)
+    codes = re.findall(r"\[(\d+)\]\s+\d+ responses", done.stdout)
+    if done.returncode != 0 or codes != ["200"]:  # else the FIFO would wait for lines that never come
+        raise SystemExit(f"hey failed or saw errors:\n{done.stdout}{done.stderr}")
+
+
+def _rates(port: int, counter: FifoCounter, count: int, singles: int, tag: str) -> tuple[float, float]:
+    """(batched results/s, single results/s) through whatever listens on ``port``, until the FIFO has them."""
+    bodies = batch_bodies(workload(count, f"{tag}-batch", hosts=HOSTS, services=SERVICES))
+    counter.expect(1000)
+    post_batches(port, bodies[:1], clients=1)  # warm up: every connection made, the first ack seen
+    counter.arrived()
+    counter.expect(count)
+    started = time.monotonic()
+    post_batches(port, bodies, clients=4)
+    batched = count / (counter.arrived() - started)
+    counter.expect(singles)
+    started = time.monotonic()
+    post_singles(port, singles)
+    return batched, singles / (counter.arrived() - started)
 
 
 def _objects_cache(path: Path) -> None:
@@ -72,6 +108,8 @@ class Role:
                 return dict(json.loads(answer.read()))
         except urllib.error.HTTPError as error:
             return dict(json.loads(error.read()))
+        except (urllib.error.URLError, TimeoutError):  # a busy machine: asked again
+            return {}
 
     def engines(self) -> object:
         cluster = self.health().get("cluster")
@@ -82,8 +120,8 @@ class Role:
         self.process.wait(60)
 
 
-def _cluster_rate(directory: Path, nodes: int, counter: FifoCounter, fifo: Path, objects: Path,
-                  count: int) -> float:
+def _cluster_rates(directory: Path, nodes: int, counter: FifoCounter, fifo: Path, objects: Path, count: int,
+                   singles: int) -> tuple[float, float]:
     nats = NatsCluster(directory / "nats", nodes)
     roles: list[Role] = []
     try:
@@ -96,14 +134,7 @@ def _cluster_rate(directory: Path, nodes: int, counter: FifoCounter, fifo: Path,
             if time.monotonic() > deadline:
                 raise SystemExit("the edge never learnt the sink's engine")
             time.sleep(0.1)
-        bodies = batch_bodies(workload(count, f"cluster{nodes}", hosts=HOSTS, services=SERVICES))
-        counter.expect(1000)
-        post_batches(edge.port, bodies[:1], clients=1)  # warm up: every connection made, the first ack seen
-        counter.arrived()
-        counter.expect(count)
-        started = time.monotonic()
-        post_batches(edge.port, bodies, clients=4)
-        return count / (counter.arrived() - started)
+        return _rates(edge.port, counter, count, singles, f"cluster{nodes}")
     finally:
         for role in roles:
             role.stop()
@@ -118,28 +149,28 @@ def rows(directory: Path, count: int) -> list[Row]:
     objects = directory / "objects.cache"
     _objects_cache(objects)
     counter = FifoCounter(fifo)
-    measured: list[tuple[str, float]] = []
+    singles = max(1000, count // 10)
+    measured: list[tuple[str, float, float]] = []
     try:
         bridge = Bridge(directory / "single", fifo)
         try:
-            bodies = batch_bodies(workload(count, "single", hosts=HOSTS, services=SERVICES))
-            counter.expect(1000)
-            post_batches(bridge.port, bodies[:1], clients=1)
-            counter.arrived()
-            counter.expect(count)
-            started = time.monotonic()
-            post_batches(bridge.port, bodies, clients=4)
-            measured.append(("one process, into the FIFO (baseline)", count / (counter.arrived() - started)))
+            measured.append(("one process", *_rates(bridge.port, counter, count, singles, "single")))
         finally:
             bridge.stop()
         for nodes in (1, 3):
-            rate = _cluster_rate(directory / f"cluster-{nodes}", nodes, counter, fifo, objects, count)
-            measured.append((f"edge -> JetStream -> sink -> FIFO, {nodes} replica{'s' if nodes > 1 else ''}",
-                             rate))
+            rates = _cluster_rates(directory / f"cluster-{nodes}", nodes, counter, fifo, objects, count, singles)
+            measured.append((f"edge -> stream -> sink, {nodes} replica{'s' if nodes > 1 else ''}", *rates))
     finally:
         counter.stop()
-    baseline = measured[0][1]
-    return [Row(label, results=rate, versus=f"{rate / baseline:.0%} of one process") for label, rate in measured]
+    batch_base, single_base = measured[0][1], measured[0][2]
+    table: list[Row] = []
+    for label, batched, single in measured:
+        base = label == "one process"
+        table.append(Row(f"{label}, batches" + (" (baseline)" if base else ""), results=batched,
+                         versus="" if base else f"{batched / batch_base:.0%} of one process"))
+        table.append(Row(f"{label}, single results" + (" (baseline)" if base else ""),
+                         results=single, versus="" if base else f"{single / single_base:.0%} of one process"))
+    return table
 
 
 def main() -> None:
@@ -149,8 +180,9 @@ def main() -> None:
     count = max(2000, args.results // 1000 * 1000)
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         table = rows(Path(tmp), count)
-    print_table(f"{count:,} results, edge -> stream -> sink -> a drained FIFO (POST /api/results, 1,000 a request, "
-                "4 clients)", table)
+    singles = max(1000, count // 10)
+    print_table(f"{count:,} results in batches (POST /api/results, 1,000 a request, 4 clients) and {singles:,} "
+                f"single ones (op5, hey, {SINGLE_CLIENTS} connections), each until a drained FIFO has the last", table)
 
 
 if __name__ == "__main__":

@@ -125,8 +125,9 @@ def test_check_config_of_an_edge_does_not_warn_about_engine_files(tmp_path: Path
     path.write_text(f'[spool]\ndirectory = "{tmp_path / "spool"}"\n{EDGE}[[users]]\nname = "u"\npassword_hash = '
                     '"$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"\n')
     assert main(["check-config", "--config", str(path)]) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "command_file" not in err and "[cluster] edge: results go to JetStream" in err
+    assert "OK — listen 127.0.0.1:8888, cluster edge, stream NAEMON_BRIDGE, spool" in out
 
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -149,3 +150,12 @@ def test_a_reload_names_the_cluster_keys_that_need_a_restart(tmp_path: Path) -> 
     assert needs_restart(old, new) == ["cluster.replicas"]
     assert needs_restart(_load(tmp_path, ""), old) == ["cluster"]
     assert needs_restart(old, old) == []
+
+
+def test_systemd_hears_an_edges_jetstream_not_an_engine(tmp_path: Path) -> None:
+    from bridge.daemon.cluster_roles import make_cluster_app
+    from bridge.daemon.server import status_line
+    from bridge.intake import DIALECTS
+
+    config = _load(tmp_path, f'[spool]\ndirectory = "{tmp_path / "spool"}"\n{EDGE}')
+    assert status_line(make_cluster_app(config, DIALECTS)).startswith("JETSTREAM NOT REACHABLE; spool: 0 results")

@@ -98,6 +98,9 @@ def test_module_basic_ws_login_and_endpoints(ws: str) -> None:
         "_status": "ERR", "_issues": ["Missing username parameter."]}
     assert requests.post(f"{ws}/login", json={"username": "admin", "password": "fake"}, headers=JSON).json() == {
         "_status": "ERR", "_issues": ["Access denied."]}
+    # A ':' cannot be in a basic-auth name: refused like any wrong login, not answered 500
+    assert requests.post(f"{ws}/login", json={"username": "ad:min", "password": "admin"}, headers=JSON).json() == {
+        "_status": "ERR", "_issues": ["Access denied."]}
     response = requests.post(f"{ws}/login", json=ADMIN, headers=JSON)
     assert response.status_code == 200
     token = response.json()["_result"][0]

@@ -248,10 +248,18 @@ def test_the_whole_cluster_down_the_edge_spools_answers_2xx_and_forwards(site: S
     try:
         wait_for(lambda: not http("GET", f"{edge.url}/health")[1]["cluster"]["connected"], what="the edge to see it")
         expected = [f"spooled {i}" for i in range(30)]
-        for output in expected:
+        for output in expected[:20]:
             assert _post(edge.url, "us-cluster", output) == 200
         status, health = http("GET", f"{edge.url}/health")
         assert status == 503 and health["spool"]["results"] > 0
+        # Restarted during the outage, the edge routes by the objects it saved and keeps its spool.
+        assert edge.stop() == 0
+        edge = site.edges[1] = start_bridge(edge.config_path)
+        edge.wait_listening()
+        wait_for(lambda: http("GET", f"{edge.url}/health")[1]["cluster"]["engines"] == ["eu", "us"],
+                 what="the restarted edge to read its saved objects")
+        for output in expected[20:]:
+            assert _post(edge.url, "us-cluster", output) == 200
     finally:
         site.nats.start()
     wait_for(lambda: _arrived(site.engines["us"], "us-cluster", expected), timeout=90,
@@ -353,5 +361,26 @@ def test_tls_to_the_cluster_with_a_ca_of_its_own(tmp_path: Path) -> None:
         assert asyncio.run(attempt(cert))[0]
         accepted, problem = asyncio.run(attempt(None))
         assert not accepted and "certificate" in problem.lower(), problem
+    finally:
+        nats.stop()
+
+
+def test_a_stream_kept_shorter_than_the_duplicate_window_is_created(tmp_path: Path) -> None:
+    """JetStream refuses a duplicate window longer than max_age: the window follows a short max_age."""
+    require_nats()
+    nats = NatsCluster(tmp_path / "nats", 1)
+    nats.start()
+
+    async def created() -> tuple[bool, str]:
+        connection = ClusterConnection(ClusterConfig(role="edge", servers=tuple(nats.urls), max_age=300), "age")
+        connection.start()
+        try:
+            return await connection.wait_ready(10), connection.problem
+        finally:
+            await connection.close()
+
+    try:
+        ready, problem = asyncio.run(created())
+        assert ready, problem
     finally:
         nats.stop()

@@ -304,3 +304,12 @@ async def test_a_session_reads_the_users_grants_as_the_config_is_now(client: Tes
     live.current = dataclasses.replace(live.current, users=())
     response = await client.get("/status", headers=HTML, allow_redirects=False)
     assert (response.status, response.headers["Location"]) == (303, "/status/login")
+
+
+async def test_an_alignak_refusal_answered_200_is_listed_with_its_session_user(client: TestClient) -> None:
+    response = await client.post("/ws/login", json={"username": "alice", "password": "secret"})
+    assert response.status == 200 and (await response.json())["_status"] == "OK"
+    response = await client.post("/command", json={"command": "NO_SUCH_COMMAND"})  # the /ws/login cookie
+    assert response.status == 200 and (await response.json())["_status"] == "ERR"
+    text = await page(client)
+    assert re.search(r"<td>127\.0\.0\.1</td><td>alice</td><td>alignak</td><td>unknown_command</td>", text), text

@@ -212,8 +212,12 @@ def _check_config(args: argparse.Namespace) -> int:
         kind = "warning" if finding.level >= logging.WARNING else "note"
         print(f"naemon-bridge: {kind}: {finding.text}", file=sys.stderr)
     workers = f", {config.server.workers} workers" if config.server.workers > 1 else ""
-    print(f"{config.source}: OK — listen {config.server.listen}{workers}, engine {config.engine.kind} "
-          f"({config.engine.command_file}), spool {config.spool.directory}, {len(config.users)} user(s)")
+    cluster = config.cluster
+    engine = f"cluster edge, stream {cluster.stream}" if cluster is not None and cluster.role == "edge" else \
+        f"engine {config.engine.kind} ({config.engine.command_file})" + \
+        (f", cluster sink of {cluster.engine}, stream {cluster.stream}" if cluster is not None else "")
+    print(f"{config.source}: OK — listen {config.server.listen}{workers}, {engine}, spool {config.spool.directory}, "
+          f"{len(config.users)} user(s)")
     return 0
 
 

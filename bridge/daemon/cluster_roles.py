@@ -33,6 +33,9 @@ async def _from_the_stream(app: web.Application, commands: Sequence[Command]) ->
     await submit_commands(app, commands)
 
 
+SAVED_OBJECTS = "cluster-objects.json"  # an edge's last known engines, in its spool directory
+
+
 def make_cluster_app(config: Config, dialects: Sequence[Dialect]) -> web.Application:
     cluster = config.cluster
     assert cluster is not None
@@ -40,7 +43,7 @@ def make_cluster_app(config: Config, dialects: Sequence[Dialect]) -> web.Applica
     connection = ClusterConnection(cluster, name.replace("  ", " "))
     if cluster.role == "edge":
         app = make_app(config, dialects, transport=JetStreamTransport(connection))
-        objects = ClusterObjects(connection)
+        objects = ClusterObjects(connection, config.spool.directory / SAVED_OBJECTS)
         app[ENGINE_FILES] = objects
         live = app[CONFIG]
         router = EdgeRouter(app[DELIVERY], objects, lambda: live.current.engine.kind,

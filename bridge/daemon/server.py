@@ -21,7 +21,7 @@ from bridge.daemon.preflight import SYSLOG_SOCKET
 from bridge.daemon.systemd import Notifier
 from bridge.daemon.workers import WorkerPool
 from bridge.http.connections import Guard, GuardedSite, request_log
-from bridge.http.keys import DELIVERY, DIALECTS
+from bridge.http.keys import CLUSTER, DELIVERY, DIALECTS
 
 log = logging.getLogger("naemon_bridge")
 T = TypeVar("T")
@@ -110,6 +110,8 @@ def status_line(app: web.Application) -> str:
         return "a worker: the hub delivers"
     health = app[DELIVERY].health()
     engine = "engine reading its pipe" if health.engine_reachable else "ENGINE NOT READING its pipe"
+    if CLUSTER in app and app[CLUSTER]().get("role") == "edge":  # an edge's "engine" is JetStream
+        engine = "JetStream taking results" if health.engine_reachable else "JETSTREAM NOT REACHABLE"
     return f"{engine}; spool: {health.spool_results} results, {health.spool_bytes} bytes"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import time
 import uuid
@@ -22,6 +23,7 @@ from pathlib import Path
 import nats
 import nats.errors
 import nats.js.errors
+import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -167,7 +169,8 @@ class ClusterConnection:
         await js.add_stream(StreamConfig(
             name=config.stream, subjects=[f"{config.stream}.*"], retention=RetentionPolicy.WORK_QUEUE,
             discard=DiscardPolicy.NEW, storage=StorageType.FILE, num_replicas=config.replicas,
-            max_age=config.max_age, max_bytes=config.max_bytes, duplicate_window=DUPLICATE_WINDOW))
+            max_age=config.max_age, max_bytes=config.max_bytes,
+            duplicate_window=min(DUPLICATE_WINDOW, config.max_age)))  # JetStream: no longer than max_age
         log.info("cluster: created stream %s (%d replicas)", config.stream, config.replicas)
 
     async def _bucket(self, js: JetStreamContext) -> KeyValue:
@@ -251,11 +254,13 @@ class JetStreamTransport:
 
 class ClusterObjects(EngineFiles):
     """An edge's view of the engines: each sink's objects from the key-value bucket, merged for the name check
-    (``objects()``), kept per engine for routing (``engines``). Nothing until some sink published."""
+    (``objects()``), kept per engine for routing (``engines``). Nothing until some sink published, or until what
+    the last run learnt is read back from ``saved``."""
 
-    def __init__(self, connection: ClusterConnection) -> None:
+    def __init__(self, connection: ClusterConnection, saved: Path | None = None) -> None:
         super().__init__(None, None)
         self.connection = connection
+        self.saved = saved  # the last objects learnt, on disk: an edge restarted while the cluster is away routes
         self.engines: dict[str, KnownObjects] = {}
         self._merged: KnownObjects | None = None
         self._revisions: dict[str, int] = {}
@@ -300,8 +305,34 @@ class ClusterObjects(EngineFiles):
                      len(self.engines[key].services))
         if changed:
             self._merged = merged(self.engines)
+            if self.saved is not None:
+                await asyncio.to_thread(self._save, {e: encode_objects(o) for e, o in self.engines.items()})
+
+    def _save(self, engines: dict[str, bytes]) -> None:
+        assert self.saved is not None
+        temporary = self.saved.with_suffix(".tmp")
+        try:
+            temporary.write_bytes(orjson.dumps({engine: orjson.loads(data) for engine, data in engines.items()}))
+            os.replace(temporary, self.saved)
+        except OSError as exc:  # routing goes on from memory; only a restart during an outage would miss it
+            log.warning("cluster: cannot save the engines' objects in %s: %s", self.saved, exc.strerror or exc)
+
+    def _load(self) -> None:
+        if self.saved is None or not self.saved.exists():
+            return
+        try:
+            saved = orjson.loads(self.saved.read_bytes())
+            self.engines = {engine: decode_objects(orjson.dumps(data)) for engine, data in saved.items()}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("cluster: the saved objects in %s cannot be read (%s): waiting for the sinks'", self.saved,
+                        exc)
+            return
+        self._merged = merged(self.engines)
+        log.info("cluster: routing by the objects saved in %s (%s) until the sinks' arrive", self.saved,
+                 ", ".join(sorted(self.engines)))
 
     async def _follow(self) -> None:
+        await asyncio.to_thread(self._load)
         await self.connection.wait_ready()
         while True:
             try:

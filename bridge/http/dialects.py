@@ -98,7 +98,7 @@ def answered(view: View, dialect: Dialect, metrics: Metrics, *, timed: bool = Tr
             try:
                 return await view(request)
             except BridgeError as exc:
-                metrics.refuse(exc, client=client_address(request), user=request.get(USER_NAME, ""), dialect=style)
+                note_refusal(metrics, request, exc)
                 return render(request, 0, str(exc), exc)
             except web.HTTPException as exc:
                 if exc.status < 400:
@@ -115,6 +115,14 @@ def answered(view: View, dialect: Dialect, metrics: Metrics, *, timed: bool = Tr
 
     handler.__name__ = getattr(view, "__name__", "handler")
     return handler
+
+
+def note_refusal(metrics: Metrics, request: web.Request, error: BridgeError) -> None:
+    """Count a refusal and list it for the status page: who (address, configured user) and in which dialect.
+    ``answered`` does it for the errors it renders; a view that answers a refusal itself (Alignak's 200 with
+    ``_status: ERR``) calls it."""
+    metrics.refuse(error, client=client_address(request), user=request.get(USER_NAME, ""),
+                   dialect=CURRENT_DIALECT.get())
 
 
 def internal_error(dialect: Dialect) -> web.Response:

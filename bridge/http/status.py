@@ -39,7 +39,7 @@ from bridge.core.values import HostState, ServiceState
 from bridge.http.auth import authenticate
 from bridge.http.credentials import Principal
 from bridge.http.health import degraded_reasons
-from bridge.http.keys import AUTH, CLUSTER, CONFIG, DELIVERY, FRESHNESS, METRICS
+from bridge.http.keys import AUTH, CLUSTER, CONFIG, DELIVERY, FRESHNESS, METRICS, SESSIONS
 from bridge.http.metrics import Metrics
 from bridge.http.peer import USER_NAME, client_address
 from bridge.http.recorder import RATE_WINDOW, Recorder, Refused
@@ -270,13 +270,13 @@ class Visitor:
 
 
 class StatusLogins:
-    """The login form's sessions (``bridge.http.sessions``, the store Alignak's ``/ws/login`` uses too — an
-    instance of the page's own, so that logging out of one does not end the other) and the secret its CSRF
-    tokens are made with. A session holds a user *name*: each request reads that user's grants from the running
-    config, and a user a reload removed is logged out."""
+    """The login form's sessions — the application's one store (``SESSIONS``, ``bridge.http.sessions``), the one
+    Alignak's ``/ws/login`` uses; the page's cookie carries its own session, so logging out of one ends only that
+    one — and the secret its logout tokens are made with. A session holds a user *name*: each request reads that
+    user's grants from the running config, and a user a reload removed is logged out."""
 
-    def __init__(self) -> None:
-        self.sessions = SessionStore()
+    def __init__(self, sessions: SessionStore) -> None:
+        self.sessions = sessions
         self._secret = secrets.token_bytes(32)
 
     def logout_token(self, session: str) -> str:
@@ -460,7 +460,7 @@ def setup_status(app: web.Application, metrics: Metrics) -> None:
                                        undefined=jinja2.StrictUndefined)
     environment.globals["state_name"] = state_name
     environment.filters["bytes"] = human_bytes
-    app[STATUS] = StatusLogins()
+    app[STATUS] = StatusLogins(app[SESSIONS])
     app.router.add_get("/status", html_answered(status_page, metrics))
     app.router.add_get("/status/login", html_answered(login_page, metrics))
     app.router.add_post("/status/login", html_answered(login_submit, metrics))

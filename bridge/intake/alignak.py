@@ -7,6 +7,7 @@ JSON 400, content type 415, auth 401).
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -32,10 +33,11 @@ from bridge.core.values import Command, EngineKind, HostState, ServiceState
 from bridge.http.auth import authenticate, client_address
 from bridge.http.bodies import read_body
 from bridge.http.credentials import Principal
-from bridge.http.dialects import ApiDescription, Dialect, Route
+from bridge.http.dialects import ApiDescription, Dialect, Route, note_refusal
 from bridge.http.jsonio import DocumentRefused, json_answer, loads
 from bridge.http.keys import AUTH, CLOCK, CONFIG, ENGINE_FILES, FRESHNESS, METRICS, RECENT, SESSIONS
 from bridge.http.openapi import SECURE, Schema, errors, json_body, ref
+from bridge.http.peer import USER_NAME
 from bridge.http.sessions import clear_session_cookie, session_token, set_session_cookie
 from bridge.http.submission import admit, submit_commands
 
@@ -75,6 +77,7 @@ async def alignak_principal(request: web.Request) -> Principal:
         if session is not None:
             principal = _principal_named(request, session.user)
             if principal is not None:
+                request[USER_NAME] = principal.name  # for the status page's list of refused requests
                 return principal
             sessions.revoke(token)
     return await authenticate(request)
@@ -171,7 +174,7 @@ async def command_view(request: web.Request) -> web.Response:
         command = plan_command(document, engine=config.engine.kind, now=int(request.app[CLOCK]()),
                                author=principal.name)
     except (InvalidInput, UnknownCommand) as exc:
-        request.app[METRICS].refuse(exc)
+        note_refusal(request.app[METRICS], request, exc)
         return json_answer({"_status": "ERR", "_error": str(exc)})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
@@ -190,7 +193,7 @@ async def event_view(request: web.Request) -> web.Response:
     try:
         command = plan_event(document, now=int(request.app[CLOCK]()))
     except InvalidInput as exc:
-        request.app[METRICS].refuse(exc)
+        note_refusal(request.app[METRICS], request, exc)
         return json_answer({"_status": "ERR", "_issues": [str(exc)]})
     await admit(request.app, principal, [command])
     await submit_commands(request.app, [command])
@@ -231,8 +234,10 @@ async def login_view(request: web.Request) -> web.Response:
         token = cookie = username
     else:
         try:
-            principal = await request.app[AUTH].authenticate(BasicAuth(username, password).encode(),
-                                                             client_address(request))
+            # The header a basic-auth client would send: one way to check credentials. (Not BasicAuth(...):
+            # it refuses a ':' in the name with a ValueError, which would have been a 500.)
+            header = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+            principal = await request.app[AUTH].authenticate(header, client_address(request))
         except NotAuthenticated:
             return json_answer({"_status": "ERR", "_issues": ["Access denied."]})
         cookie = sessions.create(principal.name).token
