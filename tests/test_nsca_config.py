@@ -86,3 +86,11 @@ def test_import_refuses_a_method_the_bridge_cannot_decrypt(tmp_path: Path,
     assert main(["import-nsca-config", str(cfg)]) == 1
     assert f"{cfg}: decryption_method: method 9 is not supported by naemon-bridge" in capsys.readouterr().err
     assert main(["import-nsca-config", str(tmp_path / "missing.cfg")]) == 1
+
+
+def test_check_config_names_the_nsca_listener(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(f'[spool]\ndirectory = "{tmp_path / "spool"}"\n[nsca]\nlisten = "127.0.0.1:5667"\n'
+                    'user = "nsca"\npassword = "x"\n[[users]]\nname = "nsca"\npassword = "x"\n')
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert ", nsca 127.0.0.1:5667 as nsca, engine " in capsys.readouterr().out
