@@ -17,7 +17,7 @@ from bridge.core.values import EngineKind
 from bridge.http.app import make_app
 from bridge.http.credentials import hash_password
 from bridge.intake import DIALECTS
-from tests.conftest import FifoReader, collect
+from tests.conftest import FifoReader, collect, fifo_config
 
 NOW = 1_700_000_000
 OBJECTS = """define host {
@@ -49,13 +49,11 @@ TOKEN = ("tok-123", "")
 
 @pytest.fixture
 async def client(aiohttp_client, fifo: Path, tmp_path: Path, reader: FifoReader) -> TestClient:
-    (tmp_path / "objects.cache").write_text(OBJECTS)
-    config = Config(
-        engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo, objects_cache=tmp_path / "objects.cache"),
-        spool=SpoolConfig(directory=tmp_path / "spool"),
-        users=(User("alice", password="secret"), User("hashed", password_hash=hash_password("pw")),
-               User("bcrypted", password_hash=bcrypt.hashpw(b"pw2", bcrypt.gensalt(4)).decode()),
-               User("readers", token="tok-123"), User("jürgen", password="pässwörd")),
+    config = fifo_config(
+        fifo, tmp_path, OBJECTS,
+        (User("alice", password="secret"), User("hashed", password_hash=hash_password("pw")),
+         User("bcrypted", password_hash=bcrypt.hashpw(b"pw2", bcrypt.gensalt(4)).decode()),
+         User("readers", token="tok-123"), User("jürgen", password="pässwörd")),
         # alignak-module-ws's test configuration: every line in _result, every property the bridge has
         alignak=AlignakConfig(give_result=True, give_feedback=2, feedback_host=FEEDBACK_PROPERTIES,
                               feedback_service=FEEDBACK_PROPERTIES),
