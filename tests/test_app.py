@@ -298,17 +298,25 @@ async def test_metrics_count_what_was_sent(client: TestClient, reader: FifoReade
         "livestate": {"state": "up"}, "services": {"a": {"name": "http", "livestate": [{"state": "ok"},
                                                                                      {"state": "warning"}]}}})
     assert (await response.json())["_status"] == "OK"
+    response = await client.post("/nrdp/", data={"token": "tok-123", "cmd": "submitcheck", "JSONDATA": json.dumps(
+        {"checkresults": [{"checkresult": {"type": "service"}, "hostname": "web1", "servicename": "http",
+                           "state": "0", "output": "fine"}]})})
+    assert (await response.json())["result"]["status"] == 0
+    assert (await client.post("/v1/actions/process-check-result?host=web1", headers=creds(USER) | {
+        "Accept": "application/json"}, json={"exit_status": 0, "plugin_output": "up"})).status == 200
     assert (await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(USER),
                               json={"host_name": "web1", "status_code": 9})).status == 400
     assert (await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(("alice", "nope")),
                               json={"host_name": "web1", "status_code": 0})).status == 401
-    await collect(reader, 4)
+    await collect(reader, 6)
     response = await client.get("/metrics")  # no auth
     assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(await response.text()) for s in family.samples}
-    assert samples[("naemon_bridge_results_accepted_total", ())] == 4  # results, not requests
-    assert samples[("naemon_bridge_results_delivered_total", ())] == 4
+    assert samples[("naemon_bridge_results_accepted_total", ())] == 6  # results, not requests
+    assert samples[("naemon_bridge_results_delivered_total", ())] == 6
+    assert {dict(labels)["dialect"]: value for (name, labels), value in samples.items()
+            if name == "naemon_bridge_results_by_dialect_total"} == {"op5": 1, "alignak": 3, "nrdp": 1, "icinga": 1}
     assert samples[("naemon_bridge_results_refused_total", (("reason", "invalid"),))] == 1
     assert samples[("naemon_bridge_results_refused_total", (("reason", "unauthenticated"),))] == 1
     assert samples[("naemon_bridge_engine_up", ())] == 1

@@ -221,6 +221,8 @@ def test_a_workers_refusals_and_accepted_counts_reach_the_hubs_recorder() -> Non
     assert hub.recent.refusals_by_reason() == {"unauthenticated": 55}
     assert [(r.client, r.user, r.dialect) for r in hub.recent.refused()][:1] == [("10.0.0.1", "alice", "op5")]
     assert hub.recent.accepted["op5"].total(hub.recent.now() + 1) == 7
+    # /metrics counts a worker's results in the hub
+    assert hub.registry.get_sample_value("naemon_bridge_results_by_dialect_total", {"dialect": "op5"}) == 7
 
 
 def csrf_of(form: str) -> str:
