@@ -71,6 +71,8 @@ def test_import_nsca_config_prints_a_section_the_bridge_reads(tmp_path: Path,
     assert main(["import-nsca-config", str(cfg)]) == 0
     printed = capsys.readouterr().out
     assert "# pid_file: not carried over; here: serve --pidfile" in printed
+    assert "30 here would drop packets stamped further than that from this machine's clock\n" in printed
+    assert '# kind = "nagios"  # for Nagios 4' in printed  # the pipe alone does not say which engine reads it
     data = tomllib.loads(printed)
     assert data["engine"] == {"command_file": "/var/lib/nagios4/rw/nagios.cmd"}
     config = parse_config({**data, "users": [USER]})
