@@ -339,6 +339,8 @@ class ClusterObjects(EngineFiles):
                 await self.refresh()
             except (nats.errors.Error, TimeoutError) as exc:  # the cluster is away: the last known objects stay
                 log.debug("cluster: cannot read the objects bucket: %s", exc)
+            except Exception:  # a bug: said loudly; routing goes on with the last known objects
+                log.exception("cluster: reading the objects bucket failed")
             await asyncio.sleep(OBJECTS_INTERVAL)
 
 
@@ -491,4 +493,6 @@ class SinkConsumer:
                              len(objects.services), self.engine)
                 except (nats.errors.Error, TimeoutError) as exc:
                     log.warning("cluster: cannot publish the objects of %s: %s", self.engine, exc)
+                except Exception:  # a bug: said loudly; tried again at the next look
+                    log.exception("cluster: publishing the objects of %s failed", self.engine)
             await asyncio.sleep(OBJECTS_INTERVAL)
