@@ -54,6 +54,11 @@ async def test_a_ttl_becomes_the_objects_threshold(client: TestClient, reader: F
     response = await client.get("/api/freshness?host=db1", headers=HEADERS)
     rows = (await response.json())["objects"]
     assert [(r["service_description"], r["threshold_s"]) for r in rows] == [(None, 300)]
+    status, _ = await post(client, "?host=db1", {"exit_status": 0, "plugin_output": "still up"})  # no ttl
+    assert status == 200
+    await collect(reader, 1)
+    response = await client.get("/api/freshness?host=db1", headers=HEADERS)
+    assert [r["threshold_s"] for r in (await response.json())["objects"]] == [None]  # back to the usual rules
 
 
 @pytest.mark.parametrize(("query", "body", "auth", "expected"), [
