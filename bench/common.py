@@ -8,12 +8,13 @@ import base64
 import http.client
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -71,6 +72,7 @@ class Row:
     p50: float | None = None  # ms
     p99: float | None = None  # ms
     versus: str = ""
+    figures: dict[str, float] = field(default_factory=dict)  # what the row measured beyond the columns (--json)
 
 
 def ratio(part: float, whole: float, spec: str) -> str:
@@ -98,6 +100,18 @@ def workload(count: int, tag: str, hosts: int = 1000, services: int = 10) -> lis
     """``count`` service results, the same for every row and peer: host-NNNN/svc-NN, a state, output with perfdata."""
     return [{"host_name": f"host-{n % hosts:04d}", "service_description": f"svc-{n // hosts % services:02d}",
              "status_code": n % 4, "plugin_output": f"{tag} {n}|time=0.01s;1;2"} for n in range(count)]
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, all threads) a process has used so far, from /proc: comparable between runs
+    on a busy machine where wall-clock rates are not."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -220,9 +234,12 @@ while True:
         if self.process.stdout.readline().strip() != "ready":
             raise SystemExit("the FIFO reader failed")
 
-    def arrived(self) -> float:
-        """The monotonic time (the same clock in every process) when the expected lines had all arrived."""
+    def arrived(self, timeout: float | None = None) -> float:
+        """The monotonic time (the same clock in every process) when the expected lines had all arrived; raises
+        TimeoutError when they have not within ``timeout`` s (a sender that lost some)."""
         assert self.process.stdout is not None
+        if timeout is not None and not select.select([self.process.stdout], [], [], timeout)[0]:
+            raise TimeoutError(f"the expected lines did not all arrive within {timeout:g} s")
         return float(self.process.stdout.readline())
 
     def stop(self) -> None:

@@ -78,6 +78,7 @@ def rows(directory: Path, results: int) -> list[Row]:
         for k, path in enumerate(inputs[clients]):
             path.write_text("".join(lines[k::clients]))
     measured: dict[str, float] = {}
+    lost: dict[str, bool] = {}
     nsca = subprocess.Popen([server, "-F", "-c", str(server_config)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     bridge: Bridge | None = None
@@ -87,7 +88,12 @@ def rows(directory: Path, results: int) -> list[Row]:
             counter.expect(results)
             started = time.monotonic()
             send_nsca(client, port, client_config, inputs[clients])
-            measured[f"nsca{clients}"] = results / (counter.arrived() - started)
+            try:
+                measured[f"nsca{clients}"] = results / (counter.arrived(LATE) - started)
+            except TimeoutError:  # seen on a loaded machine: NSCA-ng lost some; the row says so, the bench goes on
+                lost[f"nsca{clients}"] = True
+                counter.stop()
+                counter = FifoCounter(fifo)
         nsca.terminate()
         nsca.wait(30)
         bridge = Bridge(directory / "bridge", fifo)
@@ -105,13 +111,18 @@ def rows(directory: Path, results: int) -> list[Row]:
         if bridge is not None:
             bridge.stop()
         counter.stop()
-    best = max(measured["nsca1"], measured["nsca4"])
+    best = max([measured.get("nsca1", 0.0), measured.get("nsca4", 0.0)])
+    missing = f"not every line arrived within {LATE:g} s of the last send_nsca"
     return [
-        Row("NSCA-ng 1.6, one send_nsca", results=measured["nsca1"]),
-        Row("NSCA-ng 1.6, 4 send_nsca in parallel", results=measured["nsca4"]),
+        Row("NSCA-ng 1.6, one send_nsca", results=measured.get("nsca1"), versus=missing if "nsca1" in lost else ""),
+        Row("NSCA-ng 1.6, 4 send_nsca in parallel", results=measured.get("nsca4"),
+            versus=missing if "nsca4" in lost else ""),
         Row("bridge, same results, 1,000 a request, 4 clients", results=measured["bridge"],
-            versus=f"{measured['bridge'] / best:.1f}x NSCA-ng at its best"),
+            versus=f"{measured['bridge'] / best:.1f}x NSCA-ng at its best" if best else "NSCA-ng lost lines"),
     ]
+
+
+LATE = 60.0  # seconds after the last send_nsca returned by which every line must have reached the FIFO
 
 
 def main() -> None:

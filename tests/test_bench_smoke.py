@@ -37,8 +37,10 @@ def test_transport_bench_prints_the_fifo_and_the_query_handler() -> None:
     assert labels == ["FIFO, drained (baseline)", "query handler (stand-in peer), 2 conn."]
 
 
-def test_the_bench_prints_every_row_of_the_readme_table() -> None:
-    """``python -m bench`` at a tiny size: every row, the baselines and the peer included, still runs."""
+def test_the_bench_prints_every_row_of_the_readme_table(tmp_path: Path) -> None:
+    """``python -m bench`` at a tiny size: every row, the baselines and the peer included, still runs; ``--json``
+    writes the same rows with what each measured."""
+    import json
     import os
     import shutil
 
@@ -50,8 +52,10 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{', '.join(missing)} not installed: .ci/run must install them")
         pytest.skip(f"not installed: {', '.join(missing)}")
+    written = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "bench", "--seconds", "1", "--connections", "4", "--results",
-                           "2000", "--objects", "2000"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           "2000", "--objects", "2000", "--scale-objects", "3000", "--json", str(written)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     labels = [re.split(r"\s{2,}", line.strip())[0] for line in done.stdout.splitlines()[2:-1]]
     assert labels == [
@@ -71,9 +75,18 @@ def test_the_bench_prints_every_row_of_the_readme_table() -> None:
         "edge -> stream -> sink, 3 replicas, single results",
         "op5 single result over TLS",
         "NRDP submitcheck, 1 result a request, TLS", "NRDP submitcheck, 100 results a request, TLS",
-        "Icinga 2 r2.13 process-check-result (peer), TLS", "bridge process-check-result, TLS"], done.stdout
+        "Icinga 2 r2.13 process-check-result (peer), TLS", "bridge process-check-result, TLS",
+        "objects.cache + freshness table, 3,300 objects",
+        "RSS after 3,000 distinct objects reported"], done.stdout
     assert re.fullmatch(r"RSS: \d+ MiB idle, \d+ MiB after 2,000 distinct objects reported", labels[8])
     assert "x NSCA-ng at its best" in done.stdout
+    assert "longest sweep stall" in done.stdout and "CPU-s per 100k: engine" in done.stdout
+    document = json.loads(written.read_text())
+    assert [row["label"].strip() for row in document["rows"]] == labels
+    rows = {row["label"].strip(): row for row in document["rows"]}
+    assert rows["bridge, engine reading"]["figures"]["bridge_cpu_s_per_100k"] > 0
+    assert rows["objects.cache + freshness table, 3,300 objects"]["figures"]["longest_stall_ms"] >= 0
+    assert document["cores"] == os.cpu_count() and document["results"] == 2000
     listener_rows = [line for line in done.stdout.splitlines() if line.startswith("bridge [nsca]")]
     assert len(listener_rows) == 2 and all("x nsca 2.10; server CPU" in line and "LOST" not in line
                                            for line in listener_rows), done.stdout

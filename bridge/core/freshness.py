@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -29,6 +30,7 @@ HeapItem = tuple[float, int, Key]
 # The engine's automatic threshold adds this to the check interval (additional_freshness_latency, default 15 s).
 ADDITIONAL_FRESHNESS_LATENCY = 15
 MIN_RESUBMIT_SECONDS = 60
+SETTLE_LIMIT = 2000  # heap items ``due()`` settles before it leaves the rest to a sweep (~1 ms of work)
 # Alignak's freshness_state: the state letter a stale result carries, by object kind and state. The kind is part
 # of the key because the two IntEnums are equal across kinds (ServiceState.CRITICAL == HostState.UNREACHABLE == 2):
 # keyed by state alone, a stale CRITICAL service read "x" and a WARNING one "d".
@@ -66,6 +68,9 @@ class Entry:
     stale_submitted_at: float | None = None
     deadline: float | None = None  # when it goes stale, or is due for another stale result
     heap_seq: int | None = None  # the sequence number of its one live heap item; older items are skipped
+    # The deadline its live heap item carries. A result only moves a deadline later: the item stays, and when it
+    # comes up it is moved on to the deadline then, so a result costs no heap push and leaves no dead item behind.
+    queued: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,12 @@ def human_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m {secs}s" if secs else f"{minutes}m"
     return f"{secs}s"
+
+
+def interned_key(host: str, service: str | None) -> Key:
+    """The key an object is kept under, its names interned: one host name for all its services, one string per
+    service description however many results brought it (each request's JSON parse makes new strings)."""
+    return sys.intern(host), None if service is None else sys.intern(service)
 
 
 class FreshnessTable:
@@ -189,6 +200,7 @@ class FreshnessTable:
         key = (host, service)
         entry = self._entries.get(key)
         if entry is None:
+            key = interned_key(host, service)
             threshold, _ = self._threshold(key, None)
             entry = self._entries[key] = Entry(last_result=timestamp, threshold=threshold)
         if entry.stale:
@@ -247,9 +259,12 @@ class FreshnessTable:
         else:
             entry.deadline = entry.last_result + entry.threshold
         if entry.deadline is None:
-            entry.heap_seq = None
+            entry.heap_seq = entry.queued = None
             return
+        if entry.heap_seq is not None and entry.queued is not None and entry.queued <= entry.deadline:
+            return  # its live item comes up first and is moved on then (``_top``)
         entry.heap_seq = next(self._sequence)
+        entry.queued = entry.deadline
         heapq.heappush(self._heap, (entry.deadline, entry.heap_seq, key))
         # Every result pushes a new item and leaves the old one to be skipped when it falls due: without this, an
         # object reporting every 10 s against a day's threshold would leave 8,640 dead items in the heap.
@@ -260,9 +275,10 @@ class FreshnessTable:
         self._heap = []
         for key, entry in self._entries.items():
             if entry.deadline is None:
-                entry.heap_seq = None
+                entry.heap_seq = entry.queued = None
                 continue
             entry.heap_seq = seq = next(self._sequence)
+            entry.queued = entry.deadline
             self._heap.append((entry.deadline, seq, key))
         heapq.heapify(self._heap)
 
@@ -274,12 +290,31 @@ class FreshnessTable:
     def _submits(self, entry: Entry) -> bool:
         return self.submit_stale and not entry.engine_checks
 
-    def due(self) -> bool:
-        """Whether a sweep has work now (superseded items at the top are dropped first, so it never says yes for
-        them alone)."""
-        while self._heap and self._live(self._heap[0]) is None:
+    def _settle(self, item: HeapItem) -> Entry | None:
+        """Settle the heap's first item, ``item``: the entry it makes due, or None when it was dropped (superseded
+        by a newer result or threshold) or moved on to its object's later deadline."""
+        entry = self._live(item)
+        if entry is None:
             heapq.heappop(self._heap)
-        return bool(self._heap) and self._heap[0][0] <= self._clock()
+            return None
+        if entry.deadline is not None and entry.deadline > item[0]:
+            entry.heap_seq = seq = next(self._sequence)
+            entry.queued = entry.deadline
+            heapq.heapreplace(self._heap, (entry.deadline, seq, item[2]))
+            return None
+        return entry
+
+    def due(self) -> bool:
+        """Whether a sweep has work now. Items at the top that would only be dropped or moved on are settled first,
+        so it never says yes for them alone — up to ``SETTLE_LIMIT`` of them: more than that is work for a sweep
+        (which counts them against its limit), so a burst of them never stalls the caller here."""
+        now = self._clock()
+        for _ in range(SETTLE_LIMIT):
+            if not self._heap or self._heap[0][0] > now:
+                return False
+            if self._settle(self._heap[0]) is not None:
+                return True
+        return True
 
     def sweep(self, limit: int | None = None) -> list[StaleEvent]:
         """Mark what went stale; return the stale results to submit now (once per episode, then every threshold,
@@ -291,11 +326,15 @@ class FreshnessTable:
         events: list[StaleEvent] = []
         handled = 0
         while self._heap and self._heap[0][0] <= now and (limit is None or handled < limit):
-            handled += 1
-            item = heapq.heappop(self._heap)
-            entry = self._live(item)
-            if entry is None or entry.threshold is None:
-                continue  # superseded by a newer result or threshold
+            handled += 1  # settling an item counts: a chunk's work is bounded however many were superseded
+            item = self._heap[0]
+            entry = self._settle(item)
+            if entry is None:
+                continue
+            heapq.heappop(self._heap)
+            if entry.threshold is None:
+                continue
+            entry.heap_seq = entry.queued = None  # its item is gone: _schedule pushes the next one
             key = item[2]
             if not entry.stale:
                 entry.stale = True
@@ -349,8 +388,9 @@ class FreshnessTable:
                 self._ttls[(host, service)] = float(ttl[0])
             entry = Entry(last_result=float(last_result), reported=bool(reported), state=state,
                           stale=bool(stale), stale_submitted_at=submitted)
-            entry.threshold, _ = self._threshold((host, service), None)
-            self._entries[(host, service)] = entry
+            key = interned_key(host, service)
+            entry.threshold, _ = self._threshold(key, None)
+            self._entries[key] = entry
             self.stale_count += entry.stale
         now = self._clock()
         for key, entry in self._entries.items():

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bridge.core.errors import EngineUnavailable, SpoolFull
 from bridge.core.values import FsyncPolicy
-from bridge.engine.spool import Spool
+from bridge.engine.spool import Spool, SpoolBatch
 from bridge.engine.transport import Transport, Written
 
 log = logging.getLogger("naemon_bridge.delivery")
@@ -29,6 +29,7 @@ log = logging.getLogger("naemon_bridge.delivery")
 _BACKOFF_DOWN = (0.1, 2.0)  # engine not reading at all: bounded, so its return is seen within 2 s
 _FULL_PIPE_RECHECK = 1.0  # seconds between tries of a full pipe should its becoming writable go unnoticed
 PROBE_INTERVAL = 2.0  # how often an idle bridge checks that the engine still reads its pipe
+CURSOR_INTERVAL = 0.25  # at most this long between spool cursor writes while a batch drains into a full pipe
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +80,15 @@ class Delivery:
         self._spooled_while_down = 0
         self._pipe_full = False  # the last write found the pipe full: the idle wait watches it for room
         self._blocked_since: float | None = None  # since when lines wait and the pipe has accepted nothing
+        # What of the last batch read from the spool is not delivered yet: a full pipe takes a few pages of a
+        # batch at a time, and reading the batch anew at each would check and decode it again every time.
+        self._draining: SpoolBatch | None = None
+        self._uncommitted: tuple[SpoolBatch, int] | None = None  # a batch and how many of its lines are delivered
+        self._committed_at = 0.0
 
     async def start(self) -> None:
         await asyncio.to_thread(self.spool.open)
+        self._committed_at = time.monotonic()
         self._probe()
         self._task = asyncio.create_task(self._run(), name="naemon-bridge delivery")
 
@@ -102,6 +109,7 @@ class Delivery:
             except asyncio.CancelledError:
                 pass
         self._task = None
+        await self._commit()  # a batch partly delivered when the task stopped (or was cancelled)
         self.transport.close()
         await asyncio.to_thread(self.spool.close)
 
@@ -264,7 +272,10 @@ class Delivery:
 
     async def _drain_spool(self) -> None:
         while self.spool.pending_results:
-            batch = await asyncio.to_thread(self.spool.read_batch)
+            batch = self._draining
+            if batch is None:
+                batch = await asyncio.to_thread(self.spool.read_batch)
+            self._draining = None
             lines = batch.lines
             written = await self._write(lines)
             for index, reason in written.refusals.items():  # nobody waits for these answers any more
@@ -272,12 +283,28 @@ class Delivery:
                           lines[index][:200].decode(errors="replace"))
             # Only the unbroken run from the start is marked delivered; with several query-handler connections a
             # line after a gap may go again later (at least once).
-            await asyncio.to_thread(self.spool.commit, batch, written.prefix)
+            rest = batch.after(written.prefix)
+            self._draining = rest if rest.entries else None
+            base, delivered = self._uncommitted or (batch, 0)
+            self._uncommitted = (base, delivered + written.prefix)
+            # The cursor (a file, fsynced with spool.fsync = always) is written when the batch is done, the engine
+            # is gone, the task stops, or CURSOR_INTERVAL has passed — not at each of the hundreds of times a full
+            # pipe takes a few pages: a crash meanwhile delivers those lines again (at least once), never fewer.
+            if self._draining is None or (written.stopped is not None and written.stopped.down) or \
+                    self._stopping or time.monotonic() - self._committed_at >= CURSOR_INTERVAL:
+                await self._commit()
             # The engine is gone (backoff set) or its pipe is full (the idle wait watches it: waiting here would
             # hold the requests that arrive meanwhile, which must reach the spool within busy_wait), or requests
             # wait: answer them first.
             if written.stopped is not None or self._waiting or self._stopping:
                 return
+
+    async def _commit(self) -> None:
+        """Mark what of the kept batch reached the engine as delivered in the spool (its cursor on disk)."""
+        uncommitted, self._uncommitted = self._uncommitted, None
+        if uncommitted is not None and uncommitted[1]:
+            await asyncio.to_thread(self.spool.commit, *uncommitted)
+        self._committed_at = time.monotonic()
 
     async def _write_patiently(self, lines: Sequence[bytes]) -> Written:
         """Write, and while the engine is only busy (its pipe full, but it reads), wait for room for up to

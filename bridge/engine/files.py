@@ -7,6 +7,7 @@ parsers (``bridge.core.objects``) run in a thread so a large file never stalls t
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -37,8 +38,9 @@ class WatchedFile(Generic[T]):
     """
 
     def __init__(self, path: Path, parse: Callable[[str], T], *, meanwhile: str = "", min_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, long_lived: bool = False) -> None:
         self.path = path
+        self._long_lived = long_lived
         self._parse = parse
         self._meanwhile = f": {meanwhile}" if meanwhile else ""
         self._min_interval = min_interval
@@ -84,6 +86,8 @@ class WatchedFile(Generic[T]):
                 text = await handle.read()
             self._value = await asyncio.to_thread(self._parse, text)
             self._signature = signature
+            if self._long_lived:
+                keep_out_of_full_collections()
             if self._problem is not None:
                 log.info("%s is readable again", self.path)
             self._problem = None
@@ -94,6 +98,17 @@ class WatchedFile(Generic[T]):
             self._problem = problem
             self._value = None
             self._signature = None
+
+
+def keep_out_of_full_collections() -> None:
+    """Move what lives now out of the cyclic collector's reach (``gc.freeze``), garbage collected first so none is
+    kept with it. Measured at 1,000,000 objects: a full collection walks the objects cache and the freshness table
+    and stalls the loop ~270 ms of CPU (777 ms on a busy machine), every few hundred thousand new objects; frozen,
+    23 ms. Called after a new objects cache is parsed and the freshness table follows it: rare, and then one
+    collection instead of many. The tables hold no reference cycles, so whatever of them is dropped later is still
+    freed (by reference counting)."""
+    gc.collect()
+    gc.freeze()
 
 
 OBJECTS_CACHE_MISSING = "host and service names are not checked until it is back"
@@ -114,8 +129,8 @@ class EngineFiles:
     def update(self, objects_cache: Path | None, status_file: Path | None) -> None:
         """Follow other paths (a reload); a path that stays keeps its parsed file."""
         if objects_cache != (self._objects.path if self._objects else None):
-            self._objects = WatchedFile(objects_cache, parse_objects_cache, meanwhile=OBJECTS_CACHE_MISSING) \
-                if objects_cache else None
+            self._objects = WatchedFile(objects_cache, parse_objects_cache, meanwhile=OBJECTS_CACHE_MISSING,
+                                        long_lived=True) if objects_cache else None
         if status_file != (self._status.path if self._status else None):
             self._status = WatchedFile(status_file, parse_status, meanwhile=STATUS_FILE_MISSING) \
                 if status_file else None

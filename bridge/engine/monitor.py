@@ -16,7 +16,7 @@ from bridge.core.errors import EngineUnavailable
 from bridge.core.freshness import FreshnessTable, StaleEvent, human_duration
 from bridge.core.values import Command
 from bridge.engine.delivery import Delivery
-from bridge.engine.files import EngineFiles
+from bridge.engine.files import EngineFiles, keep_out_of_full_collections
 
 log = logging.getLogger("naemon_bridge.freshness")
 
@@ -84,6 +84,7 @@ class FreshnessMonitor:
         if known is not self._seen_objects or globals_ != self._seen_globals:
             self._seen_objects, self._seen_globals = known, globals_
             self.table.apply_engine(known, status)
+            keep_out_of_full_collections()  # the table now tracks every object the engine has
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -78,6 +78,21 @@ class SpoolBatch:
     def lines(self) -> list[bytes]:
         return [line for entry in self.entries for line in entry.lines]
 
+    def after(self, delivered: int) -> SpoolBatch:
+        """What of this batch is left once its first ``delivered`` lines are committed: the batch ``read_batch``
+        would read next, without reading and checking those records again."""
+        rest = SpoolBatch()
+        for entry in self.entries:
+            if delivered >= len(entry.lines):
+                delivered -= len(entry.lines)
+                continue
+            if delivered:
+                entry = _Entry(entry.segment, entry.offset, entry.end, entry.skip + delivered,
+                               entry.lines[delivered:])
+                delivered = 0
+            rest.entries.append(entry)
+        return rest
+
 
 def frame(lines: Sequence[bytes], appended_at: float) -> bytes:
     payload = b"".join(_LENGTH.pack(len(line)) + line for line in lines)

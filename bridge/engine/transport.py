@@ -25,7 +25,7 @@ import os
 import stat
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -194,22 +194,26 @@ def _describe(exc: OSError, path: Path) -> str:
 
 def pack(lines: Sequence[bytes]) -> list[list[bytes]]:
     """Group lines into writes of whole lines of at most PIPE_BUF bytes; a longer line stands alone."""
-    writes: list[list[bytes]] = []
+    return list(packed(lines))
+
+
+def packed(lines: Sequence[bytes]) -> Iterator[list[bytes]]:
+    """``pack``, one write at a time: a full pipe stops the writer after a few of them, and the lines behind are
+    not grouped for nothing."""
     current: list[bytes] = []
     size = 0
     for line in lines:
         length = len(line) + 1
         if current and size + length > PIPE_BUF:
-            writes.append(current)
+            yield current
             current, size = [], 0
         current.append(line)
         size += length
         if size > PIPE_BUF:
-            writes.append(current)
+            yield current
             current, size = [], 0
     if current:
-        writes.append(current)
-    return writes
+        yield current
 
 
 @dataclass(slots=True)
@@ -264,8 +268,8 @@ class FifoTransport(CommandPipe):
             if done is None:
                 result.stopped = PipeUnavailable("pipe full", down=False)
                 return result
-            for group in pack(lines[done:]):
-                data = b"".join(line + b"\n" for line in group)
+            for group in packed(lines[done:] if done else lines):
+                data = b"\n".join(group) + b"\n"
                 if len(data) <= PIPE_BUF:
                     if self._write(data) == 0:
                         result.stopped = PipeUnavailable("pipe full", down=False)
@@ -274,8 +278,7 @@ class FifoTransport(CommandPipe):
                 elif not self._write_long(group[0], data, result):
                     result.stopped = PipeUnavailable("pipe full", down=False)
                     return result
-                for index in range(done, done + len(group)):
-                    result.taken[index] = True
+                result.taken[done:done + len(group)] = [True] * len(group)
                 done += len(group)
         except PipeUnavailable as exc:
             result.stopped = exc

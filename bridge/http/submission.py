@@ -33,8 +33,7 @@ async def unknown_objects(app: web.Application, principal: Principal,
     objects = await app[ENGINE_FILES].objects()
     if objects is None:
         return {}
-    found = {index: objects.unknown(command) for index, command in enumerate(commands)}
-    return {index: problem for index, problem in found.items() if problem is not None}
+    return objects.unknown_among(commands)
 
 
 async def submit_commands(app: web.Application, commands: Sequence[Command]) -> None:

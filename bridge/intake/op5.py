@@ -51,7 +51,15 @@ from bridge.core.errors import (
     UnknownCommand,
     UnknownObject,
 )
-from bridge.core.values import Command, EngineKind, compose_output
+from bridge.core.values import (
+    MAX_OUTPUT_CHARS,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
+    Command,
+    EngineKind,
+    checked_output,
+    compose_output,
+)
 from bridge.http.auth import authenticate
 from bridge.http.bodies import FORM_TYPES, form_fields, read_body
 from bridge.http.dialects import ApiDescription, Dialect, Route
@@ -272,7 +280,7 @@ async def results_view(request: web.Request) -> web.Response:
     problems: dict[int, str] = {}
     for index, item in enumerate(items):
         try:
-            commands.append(_batch_result(index, item, now, principal.name))
+            commands.append(_plain_result(item, now) or _batch_result(index, item, now, principal.name))
             positions.append(index)
         except InvalidInput as exc:
             problems[index] = _batch_problem(index, exc)
@@ -291,6 +299,41 @@ async def results_view(request: web.Request) -> web.Response:
 
 def _batch_problem(index: int, exc: InvalidInput) -> str:
     return f"results[{index}].{exc.field}: {exc.message}" if exc.field else str(exc)
+
+
+_PLAIN_KEYS = frozenset({"host_name", "service_description", "status_code", "plugin_output", "timestamp"})
+_NOT_IN_NAMES = re.compile("[;\n\r\0]")  # what checked_field refuses in a name, found in one C call
+_PLAIN_CODES = {"0": 0, "1": 1, "2": 2, "3": 3}
+_SERVICE_RESULT, _HOST_RESULT = COMMANDS["PROCESS_SERVICE_CHECK_RESULT"], COMMANDS["PROCESS_HOST_CHECK_RESULT"]
+assert [p.name for p in parameters(_SERVICE_RESULT)] == ["host_name", "service_description", "status_code",
+                                                          "plugin_output"]
+assert [p.name for p in parameters(_HOST_RESULT)] == ["host_name", "status_code", "plugin_output"]
+
+
+def _plain_result(item: object, now: int) -> Command | None:
+    """The result nearly every sender sends — ASCII names, a state code, some output, maybe a unix time — checked
+    in a few C calls; None for anything else, which ``_batch_result`` validates and names what is wrong with. A
+    property test holds the two to the same commands."""
+    if type(item) is not dict or not _PLAIN_KEYS.issuperset(item):
+        return None
+    host, service, code = item.get("host_name"), item.get("service_description"), item.get("status_code")
+    output, stamp = item.get("plugin_output"), item.get("timestamp", now)
+    if type(host) is not str or not host or not host.isascii() or _NOT_IN_NAMES.search(host):
+        return None
+    if type(stamp) is not int or not MIN_TIMESTAMP <= stamp <= MAX_TIMESTAMP:
+        return None
+    if type(code) is str:
+        code = _PLAIN_CODES.get(code)
+    if type(code) is not int or not 0 <= code <= (2 if service is None else 3):
+        return None
+    if type(output) is not str or not output.isascii() or "\0" in output or len(output) > MAX_OUTPUT_CHARS:
+        return None
+    output = checked_output("plugin_output", output)  # cannot refuse it now: line breaks normalised, as always
+    if service is None:
+        return Command(_HOST_RESULT, (host, str(code), output), stamp)
+    if type(service) is not str or not service or not service.isascii() or _NOT_IN_NAMES.search(service):
+        return None
+    return Command(_SERVICE_RESULT, (host, service, str(code), output), stamp)
 
 
 def _batch_result(index: int, item: object, now: int, author: str) -> Command:
