@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from bridge.config.model import Config, EngineConfig, SpoolConfig, User
+from bridge.core.values import EngineKind
 from bridge.daemon.sandbox import NagiosSandbox, SandboxHost, SandboxService, nagios_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +165,15 @@ def reader(fifo: Path) -> Iterator[FifoReader]:
     engine = FifoReader(fifo)
     yield engine
     engine.close()
+
+
+def fifo_config(fifo: Path, folder: Path, objects: str, users: tuple[User, ...], **sections: Any) -> Config:
+    """An in-process app's config: a Nagios 4 on ``fifo`` whose objects cache (in ``folder``) holds ``objects``,
+    the spool in ``folder``; ``sections``: the other parts of ``Config``."""
+    objects_cache = folder / "objects.cache"
+    objects_cache.write_text(objects)
+    return Config(engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo, objects_cache=objects_cache),
+                  spool=SpoolConfig(directory=folder / "spool"), users=users, **sections)
 
 
 # Alignak answers with every line and every property the bridge has (alignak-module-ws's defaults give neither)

@@ -17,7 +17,7 @@ from bridge.core.values import EngineKind
 from bridge.http.app import make_app
 from bridge.http.credentials import hash_password
 from bridge.intake import DIALECTS
-from tests.conftest import FifoReader, collect
+from tests.conftest import FifoReader, collect, fifo_config
 
 NOW = 1_700_000_000
 OBJECTS = """define host {
@@ -49,13 +49,11 @@ TOKEN = ("tok-123", "")
 
 @pytest.fixture
 async def client(aiohttp_client, fifo: Path, tmp_path: Path, reader: FifoReader) -> TestClient:
-    (tmp_path / "objects.cache").write_text(OBJECTS)
-    config = Config(
-        engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo, objects_cache=tmp_path / "objects.cache"),
-        spool=SpoolConfig(directory=tmp_path / "spool"),
-        users=(User("alice", password="secret"), User("hashed", password_hash=hash_password("pw")),
-               User("bcrypted", password_hash=bcrypt.hashpw(b"pw2", bcrypt.gensalt(4)).decode()),
-               User("readers", token="tok-123"), User("jürgen", password="pässwörd")),
+    config = fifo_config(
+        fifo, tmp_path, OBJECTS,
+        (User("alice", password="secret"), User("hashed", password_hash=hash_password("pw")),
+         User("bcrypted", password_hash=bcrypt.hashpw(b"pw2", bcrypt.gensalt(4)).decode()),
+         User("readers", token="tok-123"), User("jürgen", password="pässwörd")),
         # alignak-module-ws's test configuration: every line in _result, every property the bridge has
         alignak=AlignakConfig(give_result=True, give_feedback=2, feedback_host=FEEDBACK_PROPERTIES,
                               feedback_service=FEEDBACK_PROPERTIES),
@@ -300,17 +298,25 @@ async def test_metrics_count_what_was_sent(client: TestClient, reader: FifoReade
         "livestate": {"state": "up"}, "services": {"a": {"name": "http", "livestate": [{"state": "ok"},
                                                                                      {"state": "warning"}]}}})
     assert (await response.json())["_status"] == "OK"
+    response = await client.post("/nrdp/", data={"token": "tok-123", "cmd": "submitcheck", "JSONDATA": json.dumps(
+        {"checkresults": [{"checkresult": {"type": "service"}, "hostname": "web1", "servicename": "http",
+                           "state": "0", "output": "fine"}]})})
+    assert (await response.json())["result"]["status"] == 0
+    assert (await client.post("/v1/actions/process-check-result?host=web1", headers=creds(USER) | {
+        "Accept": "application/json"}, json={"exit_status": 0, "plugin_output": "up"})).status == 200
     assert (await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(USER),
                               json={"host_name": "web1", "status_code": 9})).status == 400
     assert (await client.post("/api/command/PROCESS_HOST_CHECK_RESULT", headers=creds(("alice", "nope")),
                               json={"host_name": "web1", "status_code": 0})).status == 401
-    await collect(reader, 4)
+    await collect(reader, 6)
     response = await client.get("/metrics")  # no auth
     assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(await response.text()) for s in family.samples}
-    assert samples[("naemon_bridge_results_accepted_total", ())] == 4  # results, not requests
-    assert samples[("naemon_bridge_results_delivered_total", ())] == 4
+    assert samples[("naemon_bridge_results_accepted_total", ())] == 6  # results, not requests
+    assert samples[("naemon_bridge_results_delivered_total", ())] == 6
+    assert {dict(labels)["dialect"]: value for (name, labels), value in samples.items()
+            if name == "naemon_bridge_results_by_dialect_total"} == {"op5": 1, "alignak": 3, "nrdp": 1, "icinga": 1}
     assert samples[("naemon_bridge_results_refused_total", (("reason", "invalid"),))] == 1
     assert samples[("naemon_bridge_results_refused_total", (("reason", "unauthenticated"),))] == 1
     assert samples[("naemon_bridge_engine_up", ())] == 1

@@ -101,7 +101,8 @@ def test_check_config_exit_codes_and_messages(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("serve", "check-config", "demo", "hash-password", "systemd-unit"):
+    for command in ("serve", "check-config", "demo", "submit", "send", "systemd-unit", "import-nsca-config",
+                    "hash-password"):
         with pytest.raises(SystemExit) as done:
             main([command, "--help"])
         assert done.value.code == 0

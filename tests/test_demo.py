@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -66,11 +67,16 @@ def test_demo_without_an_engine_shows_each_line_the_engine_would_get() -> None:
         url = banner.split("listening on ")[1].split(",")[0]
         assert "demo command pipe" in banner
         _wait_line(lines, "curl -u demo:demo")
+        assert _wait_line(lines, "The status page").strip() == \
+            f"The status page, in a browser: {url}/status (log in as 'demo')."
         status, body = http("POST", f"{url}/api/command/PROCESS_SERVICE_CHECK_RESULT", _demo_curl_body(),
                             auth=("demo", "demo"))
         assert status == 200, body
         line = _wait_line(lines, "engine pipe <- ")
         assert "PROCESS_SERVICE_CHECK_RESULT;demo-host;demo-service;2;Example issue has occurred" in line
+        page = urllib.request.Request(f"{url}/status", headers={"Authorization": "Basic ZGVtbzpkZW1v"})  # demo:demo
+        with urllib.request.urlopen(page, timeout=30) as response:
+            assert response.status == 200 and "text/html" in response.headers["Content-Type"]
     finally:
         assert _stop(process) == 0
 

@@ -255,6 +255,9 @@ def test_the_whole_cluster_down_the_edge_spools_answers_2xx_and_forwards(site: S
             assert _post(edge.url, "us-cluster", output) == 200
         status, health = http("GET", f"{edge.url}/health")
         assert status == 503 and health["spool"]["results"] > 0
+        # The log names what stopped taking results: an edge has no command pipe.
+        log_text = edge.log_text()
+        assert "JetStream stopped taking results" in log_text and "command pipe" not in log_text, log_text
         # Restarted during the outage, the edge routes by the objects it saved and keeps its spool.
         assert edge.stop() == 0, edge.log_text()
         edge = site.edges[1] = start_bridge(edge.config_path)

@@ -10,12 +10,11 @@ import pytest
 from aiohttp import encode_basic_auth
 from aiohttp.test_utils import TestClient
 
-from bridge.config.model import Config, EngineConfig, SpoolConfig, User
+from bridge.config.model import User
 from bridge.core.permissions import Grants, NamePattern
-from bridge.core.values import EngineKind
 from bridge.http.app import make_app
 from bridge.intake import DIALECTS
-from tests.conftest import FifoReader, collect
+from tests.conftest import FifoReader, collect, fifo_config
 
 NOW = 1_700_000_000
 OBJECTS = "".join(f"define host {{\n\thost_name\t{h}\n\t}}\n" for h in ("web1", "db1")) + "".join(
@@ -26,14 +25,9 @@ HEADERS = {"Accept": "application/json", "Authorization": encode_basic_auth("ali
 
 @pytest.fixture
 async def client(aiohttp_client, fifo: Path, tmp_path: Path, reader: FifoReader) -> TestClient:
-    (tmp_path / "objects.cache").write_text(OBJECTS)
-    config = Config(
-        engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo, objects_cache=tmp_path / "objects.cache"),
-        spool=SpoolConfig(directory=tmp_path / "spool"),
-        users=(User("alice", password="secret"),
-               User("db-only", password="pw", grants=Grants(commands=("PROCESS_*",),
-                                                            hosts=(NamePattern.parse("db*"),)))),
-    )
+    config = fifo_config(fifo, tmp_path, OBJECTS, (User("alice", password="secret"),
+                         User("db-only", password="pw", grants=Grants(commands=("PROCESS_*",),
+                                                                      hosts=(NamePattern.parse("db*"),)))))
     return await aiohttp_client(make_app(config, DIALECTS, clock=lambda: NOW))
 
 
@@ -60,6 +54,11 @@ async def test_a_ttl_becomes_the_objects_threshold(client: TestClient, reader: F
     response = await client.get("/api/freshness?host=db1", headers=HEADERS)
     rows = (await response.json())["objects"]
     assert [(r["service_description"], r["threshold_s"]) for r in rows] == [(None, 300)]
+    status, _ = await post(client, "?host=db1", {"exit_status": 0, "plugin_output": "still up"})  # no ttl
+    assert status == 200
+    await collect(reader, 1)
+    response = await client.get("/api/freshness?host=db1", headers=HEADERS)
+    assert [r["threshold_s"] for r in (await response.json())["objects"]] == [None]  # back to the usual rules
 
 
 @pytest.mark.parametrize(("query", "body", "auth", "expected"), [

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.config.model import Config, EngineConfig, SpoolConfig, User
+from bridge.config.model import User
 from bridge.core.command_table import COMMANDS
 from bridge.core.commands import command_from_params, command_from_text, command_line
 from bridge.core.errors import InvalidInput
@@ -20,7 +20,7 @@ from bridge.core.permissions import Grants
 from bridge.core.values import EngineKind
 from bridge.http.app import make_app
 from bridge.intake import DIALECTS
-from tests.conftest import FifoReader, collect
+from tests.conftest import FifoReader, collect, fifo_config
 
 NOW = 1_700_000_000
 OBJECTS = "define host {\n\thost_name\tweb1\n\t}\n\ndefine service {\n\thost_name\tweb1\n" \
@@ -30,13 +30,8 @@ TOKEN = "nrdp-secret"
 
 @pytest.fixture
 async def client(aiohttp_client, fifo: Path, tmp_path: Path, reader: FifoReader) -> TestClient:
-    (tmp_path / "objects.cache").write_text(OBJECTS)
-    config = Config(
-        engine=EngineConfig(kind=EngineKind.NAGIOS, command_file=fifo, objects_cache=tmp_path / "objects.cache"),
-        spool=SpoolConfig(directory=tmp_path / "spool"),
-        users=(User("agents", token=TOKEN),
-               User("results-only", token="limited", grants=Grants(commands=("PROCESS_*",)))),
-    )
+    config = fifo_config(fifo, tmp_path, OBJECTS, (User("agents", token=TOKEN),
+                         User("results-only", token="limited", grants=Grants(commands=("PROCESS_*",)))))
     return await aiohttp_client(make_app(config, DIALECTS, clock=lambda: NOW))
 
 

@@ -71,6 +71,8 @@ def test_import_nsca_config_prints_a_section_the_bridge_reads(tmp_path: Path,
     assert main(["import-nsca-config", str(cfg)]) == 0
     printed = capsys.readouterr().out
     assert "# pid_file: not carried over; here: serve --pidfile" in printed
+    assert "30 here would drop packets stamped further than that from this machine's clock\n" in printed
+    assert '# kind = "nagios"  # for Nagios 4' in printed  # the pipe alone does not say which engine reads it
     data = tomllib.loads(printed)
     assert data["engine"] == {"command_file": "/var/lib/nagios4/rw/nagios.cmd"}
     config = parse_config({**data, "users": [USER]})
@@ -86,3 +88,11 @@ def test_import_refuses_a_method_the_bridge_cannot_decrypt(tmp_path: Path,
     assert main(["import-nsca-config", str(cfg)]) == 1
     assert f"{cfg}: decryption_method: method 9 is not supported by naemon-bridge" in capsys.readouterr().err
     assert main(["import-nsca-config", str(tmp_path / "missing.cfg")]) == 1
+
+
+def test_check_config_names_the_nsca_listener(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(f'[spool]\ndirectory = "{tmp_path / "spool"}"\n[nsca]\nlisten = "127.0.0.1:5667"\n'
+                    'user = "nsca"\npassword = "x"\n[[users]]\nname = "nsca"\npassword = "x"\n')
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert ", nsca 127.0.0.1:5667 as nsca, engine " in capsys.readouterr().out

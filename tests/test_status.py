@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import encode_basic_auth
 from aiohttp.test_utils import TestClient
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bridge.config.model import Config, EngineConfig, FreshnessConfig, SpoolConfig, User
@@ -177,10 +177,13 @@ def test_per_second_rates_forget_what_is_older_than_the_window() -> None:
     rates = series.rates(1002.0, 90)
     assert len(rates) == 90 and rates[-1] == pytest.approx(1.5)  # 15 in the last 10 s
     assert series.total(1000.0 + RATE_WINDOW + 1) == 10  # second 1000 left the window
-    series.add(1000.0 + RATE_WINDOW, 1)  # the same slot, a lap later: the old count is gone
+    series.add(1000.0 + RATE_WINDOW, 1)  # a lap later: counted once its second is over, second 1001 still in
     assert series.total(1000.0 + RATE_WINDOW + 1) == 11
+    series.add(1000.0 + RATE_WINDOW + 1, 1)  # second 1000's slot, a lap later: its old count is gone
+    assert series.total(1000.0 + RATE_WINDOW + 2) == 2
 
 
+@example(adds=[(0, 1), (RATE_WINDOW, 1)], now=RATE_WINDOW)  # the second under way kept the oldest one
 @given(st.lists(st.tuples(st.integers(0, 3 * RATE_WINDOW), st.integers(1, 100)), max_size=50),
        st.integers(0, 4 * RATE_WINDOW))
 def test_per_second_total_is_the_sum_over_the_window(adds: list[tuple[int, int]], now: int) -> None:
@@ -221,6 +224,8 @@ def test_a_workers_refusals_and_accepted_counts_reach_the_hubs_recorder() -> Non
     assert hub.recent.refusals_by_reason() == {"unauthenticated": 55}
     assert [(r.client, r.user, r.dialect) for r in hub.recent.refused()][:1] == [("10.0.0.1", "alice", "op5")]
     assert hub.recent.accepted["op5"].total(hub.recent.now() + 1) == 7
+    # /metrics counts a worker's results in the hub
+    assert hub.registry.get_sample_value("naemon_bridge_results_by_dialect_total", {"dialect": "op5"}) == 7
 
 
 def csrf_of(form: str) -> str:

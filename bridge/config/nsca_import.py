@@ -62,12 +62,14 @@ def nsca_section(text: str, source: str) -> str:
              f"password = {_toml(values.get('password', ''))}  # password",
              f"encryption_method = {int(method)}  # decryption_method",
              f"max_packet_age = 0  # max_packet_age is {age} there, but nsca 2.10 never enforces it; "
-             f"{age} here would",
+             f"{age} here would drop packets stamped further than that from this machine's clock",
              'user = "nsca"  # whose grants apply: add a [[users]] entry with this name (e.g. commands = '
              '["PROCESS_SERVICE_CHECK_RESULT", "PROCESS_HOST_CHECK_RESULT"])',
              "# allowed_networks = [\"10.0.0.0/8\"]  # optional: the client networks that may connect"]
     if "command_file" in values:
-        lines += ["", "[engine]", f"command_file = {_toml(values['command_file'].strip())}  # command_file"]
+        lines += ["", "[engine]", f"command_file = {_toml(values['command_file'].strip())}  # command_file",
+                  '# kind = "nagios"  # for Nagios 4; the default, "naemon", for Naemon: they read output escapes '
+                  'differently']
     left = sorted(set(values) & set(_NOT_CARRIED))
     unknown = sorted(set(values) - set(_NOT_CARRIED) - {"server_port", "server_address", "password",
                                                         "decryption_method", "max_packet_age", "command_file"})

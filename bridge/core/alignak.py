@@ -192,14 +192,7 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
         return update
     target = _Target(host, None, f"Host '{host}'", f"Host {host}", known.hosts.get(host) if known else None,
                      status.hosts.get(host) if status else None, recent=recent)
-    for flag in _FLAGS:
-        _apply_flag(target, flag, document.get(flag), options, now)
-    if document.get("variables"):
-        _apply_variables(target, document["variables"], now)
-    livestate = document.get("livestate")
-    if livestate:
-        for item in livestate if isinstance(livestate, list) else [livestate]:
-            _apply_livestate(target, item, options, now)
+    _apply_properties(target, document, options, now)
     result.extend(target.lines)
     update.issues.extend(target.issues)
 
@@ -285,6 +278,20 @@ def _plain_service(host: str, name: object, entry: Mapping[str, object], known: 
     return Command(_SERVICE_RESULT, (host, name, str(int(state)), checked_output("plugin_output", text)), now)
 
 
+def _apply_properties(target: _Target, document: Mapping[str, object], options: AlignakOptions, now: int) -> None:
+    """What a host document and a service entry share, in Alignak's order: the flags, the variables, the
+    livestate (one or a list)."""
+    for flag in _FLAGS:
+        _apply_flag(target, flag, document.get(flag), options, now)
+    variables = document.get("variables")
+    if variables:
+        _apply_variables(target, variables, now)
+    livestate = document.get("livestate")
+    if livestate:
+        for item in livestate if isinstance(livestate, list) else [livestate]:
+            _apply_livestate(target, item, options, now)
+
+
 def _plan_service(host: str, name: object, entry: Mapping[str, object], known: KnownObjects | None,
                   status: EngineStatus | None, options: AlignakOptions, now: int,
                   recent: RecentChanges | None) -> _Target | str:
@@ -301,14 +308,7 @@ def _plan_service(host: str, name: object, entry: Mapping[str, object], known: K
     service = _Target(host, name, f"Service '{host}/{name}'", f"Service {host}/{name}",
                       known.services.get((host, name)) if known else None,
                       status.services.get((host, name)) if status else None, recent=recent)
-    for flag in _FLAGS:
-        _apply_flag(service, flag, entry.get(flag), options, now)
-    if entry.get("variables"):
-        _apply_variables(service, entry["variables"], now)
-    livestate = entry.get("livestate")
-    if livestate:
-        for item in livestate if isinstance(livestate, list) else [livestate]:
-            _apply_livestate(service, item, options, now)
+    _apply_properties(service, entry, options, now)
     if service.update is not None:
         # Alignak's own text: no period after "updated" for a service, one after "unchanged".
         service.lines.append(f"{service.label} {'updated' if service.update else 'unchanged.'}")

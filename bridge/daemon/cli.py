@@ -13,9 +13,10 @@ from bridge.config.model import DEFAULT_CONFIG_PATH, Config, ConfigError, LogCon
 from bridge.daemon.preflight import Finding, check, check_as_server_user
 
 _DESCRIPTION = """\
-Accept passive check results and other external commands over HTTP (op5 Monitor's POST /api/command/<COMMAND>
-and Alignak WS's PATCH /host/<name>) and the classic NSCA 2.x protocol ([nsca], for send_nsca), and write them
-into a Naemon or Nagios command pipe, spooling them on disk while the engine does not read."""
+Accept passive check results and other external commands over HTTP (op5 Monitor's POST /api/command/<COMMAND>,
+Alignak WS's PATCH /host/<name>, NRDP's /nrdp and Icinga 2's POST /v1/actions/process-check-result) and the
+classic NSCA 2.x protocol ([nsca], for send_nsca), and write them into a Naemon or Nagios command pipe, spooling
+them on disk while the engine does not read. With [cluster]: an edge or a sink of a JetStream cluster."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -216,7 +217,9 @@ def _check_config(args: argparse.Namespace) -> int:
     engine = f"cluster edge, stream {cluster.stream}" if cluster is not None and cluster.role == "edge" else \
         f"engine {config.engine.kind} ({config.engine.command_file})" + \
         (f", cluster sink of {cluster.engine}, stream {cluster.stream}" if cluster is not None else "")
-    print(f"{config.source}: OK — listen {config.server.listen}{workers}, {engine}, spool {config.spool.directory}, "
+    nsca = f", nsca {config.nsca.listen} as {config.nsca.user}" if config.nsca.listen is not None else ""
+    print(f"{config.source}: OK — listen {config.server.listen}{workers}{nsca}, {engine}, "
+          f"spool {config.spool.directory}, "
           f"{len(config.users)} user(s)")
     return 0
 

@@ -94,6 +94,7 @@ Alignak token '{DEMO_TOKEN}'. Try, in another terminal:
     -d '{alignak_json}' \\
     {url}/host/{DEMO_HOST}
 
+The status page, in a browser: {url}/status (log in as '{DEMO_USER}').
 Ctrl-C stops the demo and removes everything it made.
 """
 

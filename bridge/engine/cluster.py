@@ -201,6 +201,8 @@ class JetStreamTransport:
     published to its engine's subject; a line is taken once JetStream acknowledged it."""
 
     unfinished = False  # a message is stored whole or not at all
+    stopped_text = "JetStream stopped taking results"  # an edge has no pipe of its own
+    resumed_text = "JetStream takes results again"
 
     def __init__(self, connection: ClusterConnection) -> None:
         self.connection = connection

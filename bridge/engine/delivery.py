@@ -366,7 +366,7 @@ class Delivery:
         if self._down_since is None:
             self._down_since = time.monotonic()
             self._spooled_while_down = 0
-            log.warning("engine stopped reading its command pipe (%s): results go to the spool in %s", reason,
+            log.warning("%s (%s): results go to the spool in %s", self.transport.stopped_text, reason,
                         self.spool.directory)
 
     def _mark_up(self) -> None:
@@ -374,6 +374,6 @@ class Delivery:
             self.reachability_since = self._clock()
         self.engine_reachable = True
         if self._down_since is not None:
-            log.info("engine reads its command pipe again after %.1f s; %d results were spooled meanwhile",
+            log.info("%s after %.1f s; %d results were spooled meanwhile", self.transport.resumed_text,
                      time.monotonic() - self._down_since, self._spooled_while_down)
             self._down_since = None

@@ -234,6 +234,9 @@ class Written:
 
 class Transport(Protocol):
     path: Path
+    # What the log says when the destination stops taking lines, and when it takes them again.
+    stopped_text: str
+    resumed_text: str
 
     @property
     def unfinished(self) -> bool:
@@ -253,6 +256,9 @@ class Transport(Protocol):
 
 class FifoTransport(CommandPipe):
     """The engine's command FIFO (Nagios 4, or Naemon without its query handler)."""
+
+    stopped_text = "engine stopped reading its command pipe"
+    resumed_text = "engine reads its command pipe again"
 
     async def wait_ready(self, timeout: float) -> None:
         """A full pipe: wait for the engine to read some of it (the kernel says when), not a fixed time."""
@@ -348,6 +354,9 @@ class _Connection:
 
 class QueryTransport:
     """Naemon's query handler: ``connections`` persistent connections, each strictly request -> reply."""
+
+    stopped_text = "Naemon's query handler stopped taking commands"
+    resumed_text = "Naemon's query handler takes commands again"
 
     def __init__(self, path: Path, connections: int = 4, timeout: float = 30.0) -> None:
         self.path = Path(path)

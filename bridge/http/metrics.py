@@ -49,7 +49,8 @@ class Metrics:
         self.refused = Counter("naemon_bridge_results_refused", "Requests refused, each counted once, by reason",
                                ["reason"], registry=self.registry)
         self.by_dialect = Counter("naemon_bridge_results_by_dialect", "Results acknowledged, by the dialect they "
-                                  "came in (the dialects outside HTTP: nsca)", ["dialect"], registry=self.registry)
+                                  "came in (op5, alignak, nrdp, icinga, nsca; on a cluster sink: cluster)",
+                                  ["dialect"], registry=self.registry)
         self.nsca_dropped = Counter("naemon_bridge_nsca_dropped", "NSCA packets and connections dropped, by reason "
                                     "(NSCA has no answer: this and the log are how refusals show)", ["reason"],
                                     registry=self.registry)
@@ -85,8 +86,9 @@ class Metrics:
         self.recent.note_refused(reason, client=client, user=user, dialect=dialect, message=str(error))
 
     def note_accepted(self, dialect: str, count: int) -> None:
-        """For the status page: ``count`` lines acknowledged for a request in ``dialect`` (``accepted`` itself is
-        counted where the lines are delivered)."""
+        """``count`` lines acknowledged for a request in ``dialect``: counted by dialect, and for the status page
+        (``accepted`` itself is counted where the lines are delivered)."""
+        self.by_dialect.labels(dialect).inc(count)
         self.recent.note_accepted(dialect, count)
 
     def note_delivered(self, count: int) -> None:
@@ -145,7 +147,7 @@ def apply_pending(metrics: Metrics, pending: dict[str, Any]) -> None:
         if unlisted > 0:
             metrics.recent.note_refused(reason, count=unlisted, listed=False)
     for dialect, count in pending.get("accepted", {}).items():
-        metrics.recent.note_accepted(dialect, count)
+        metrics.note_accepted(dialect, count)
     for api, seconds in pending.get("durations", {}).items():
         for value in seconds:
             metrics.observe_request(api, value)

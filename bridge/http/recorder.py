@@ -21,18 +21,19 @@ LAST_REFUSED = 50  # refused requests listed
 
 class PerSecond:
     """Counts per second for the last ``window`` seconds: a ring indexed by the second, each slot stamped with
-    the second it counts, so a slot left from an earlier lap reads as zero."""
+    the second it counts, so a slot left from an earlier lap reads as zero. One slot more than ``window``: the
+    second under way must not overwrite the oldest second the window still shows."""
 
     __slots__ = ("window", "_counts", "_stamps")
 
     def __init__(self, window: int = RATE_WINDOW) -> None:
         self.window = window
-        self._counts = [0] * window
-        self._stamps = [-1] * window
+        self._counts = [0] * (window + 1)
+        self._stamps = [-1] * (window + 1)
 
     def add(self, now: float, count: int) -> None:
         second = int(now)
-        slot = second % self.window
+        slot = second % len(self._stamps)
         if self._stamps[slot] != second:
             self._stamps[slot] = second
             self._counts[slot] = 0
@@ -45,7 +46,7 @@ class PerSecond:
         width = self.window // buckets
         start = end - width * buckets
         sums = [0] * buckets
-        for slot in range(self.window):
+        for slot in range(len(self._stamps)):
             second = self._stamps[slot]
             if start <= second < end:
                 sums[(second - start) // width] += self._counts[slot]

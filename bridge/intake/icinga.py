@@ -76,10 +76,9 @@ async def process_check_result_view(request: web.Request) -> web.Response:
         _number(params, name)
     await admit(request.app, principal, commands)
     await submit_commands(request.app, commands)
-    if ttl is not None:
-        freshness = request.app[FRESHNESS]
-        for host, service in targets:
-            freshness.set_ttl(host, service, ttl)
+    freshness = request.app[FRESHNESS]
+    for host, service in targets:  # a ttl holds for the result that carried it: one without ttl ends it
+        freshness.set_ttl(host, service, ttl)
     return _json({"results": [{"code": 200, "status": f"Successfully processed check result for object "
                                                       f"'{host if service is None else f'{host}!{service}'}'."}
                               for host, service in targets]})

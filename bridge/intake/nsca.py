@@ -288,7 +288,7 @@ class _Batch:
     async def _flush(self) -> None:
         listener = self.listener
         listener._connections[self.connection] = True  # a shutdown lets this finish
-        CURRENT_DIALECT.set(NAME)  # what answered() sets for an HTTP dialect: the status page counts by it
+        CURRENT_DIALECT.set(NAME)  # what answered() sets for an HTTP dialect: /metrics and the status page count by it
         try:
             while self.pending:
                 commands, self.pending = self.pending, []
@@ -300,8 +300,6 @@ class _Batch:
                         listener.drop(refusal_reason(exc))
                     log.warning("NSCA: %d results from %s dropped (%s): %s", len(commands), self.client,
                                 refusal_reason(exc), exc)
-                    continue
-                listener.metrics.by_dialect.labels(NAME).inc(len(commands))
         finally:
             if self.connection in listener._connections:
                 listener._connections[self.connection] = False
