@@ -109,3 +109,22 @@ def test_status_bench_prints_intake_with_and_without_a_status_poller() -> None:
     assert labels[:2] == ["op5 single result, 4 connections, no /status poller",
                           "... with a browser-like poller on /status every second"], done.stdout
     assert labels[2].startswith("the poller's GET /status?part=panels"), done.stdout
+
+
+def test_tail_bench_prints_the_batch_tail_and_the_alignak_ratio() -> None:
+    import os
+    import shutil
+
+    import pytest
+
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("wrk is not installed: .ci/run must install it")
+        pytest.skip("wrk is not installed")
+    done = subprocess.run([sys.executable, "bench/tail_bench.py", "--seconds", "1", "--runs", "1",
+                           "--connections", "4"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^run 1: do-nothing handler p50 .* bridge batch p50 .* Alignak .*x\)$", done.stdout, re.M), \
+        done.stdout
+    assert re.search(r"^medians of 1: batch p99/p50 [\d.]+ \(the do-nothing handler [\d.]+\); Alignak ", done.stdout,
+                     re.M), done.stdout

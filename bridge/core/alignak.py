@@ -13,6 +13,7 @@ variables, then the livestate entries in order, then checks disabled. ``_result`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,12 +23,16 @@ from bridge.core.errors import InvalidInput
 from bridge.core.objects import EngineStatus, KnownObjects, ObjectInfo, ObjectStatus
 from bridge.core.recent import ChangeKey, RecentChanges
 from bridge.core.values import (
+    MAX_OUTPUT_CHARS,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
     CheckResult,
     Command,
     EngineKind,
     HostState,
     ServiceState,
     checked_field,
+    checked_output,
     checked_text,
     compose_output,
 )
@@ -191,7 +196,8 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
     result.extend(target.lines)
     update.issues.extend(target.issues)
 
-    services: list[_Target] = []
+    service_commands: list[Command] = []
+    service_changes: list[tuple[ChangeKey, object]] = []
     entries = document.get("services")
     if entries:
         service_feedback: list[dict[str, object]] = []
@@ -202,11 +208,17 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
             if name is None:
                 update.issues.append("A service does not have a 'name' property")
                 continue
+            plain = _plain_service(host, name, entry, known, options, now)
+            if plain is not None:
+                service_commands.append(plain)
+                result.append(_shown(plain, options, False))
+                continue
             service = _plan_service(host, name, entry, known, status, options, now, recent)
             if isinstance(service, str):
                 (result if options.ignore_unknown_service else update.issues).append(service)
                 continue
-            services.append(service)
+            service_commands.extend(service.commands)
+            service_changes.extend(service.changes)
             result.extend(service.lines)
             update.issues.extend(service.issues)
             if not service.issues and options.give_feedback > 1:
@@ -226,9 +238,44 @@ def plan_host_update(document: Mapping[str, object], url_name: str | None, *, kn
             feedback["services"] = services_feedback
         update.feedback = feedback
         update.slots.append(FeedbackSlot(feedback, host, None, options.feedback_host))
-    update.commands = target.commands + [c for s in services for c in s.commands]
-    update.changes = target.changes + [c for s in services for c in s.changes]
+    update.commands = target.commands + service_commands
+    update.changes = target.changes + service_changes
     return update
+
+
+_PLAIN_SERVICE_KEYS = frozenset({"name", "livestate"})
+_PLAIN_LIVESTATE_KEYS = frozenset({"state", "output", "long_output", "perf_data"})
+_NOT_IN_NAMES = re.compile("[;\n\r\0]")  # what checked_field refuses in a name, found in one C call
+_SERVICE_RESULT = COMMANDS["PROCESS_SERVICE_CHECK_RESULT"]
+
+
+def _plain_service(host: str, name: object, entry: Mapping[str, object], known: KnownObjects | None,
+                   options: AlignakOptions, now: int) -> Command | None:
+    """The service entry nearly every sender sends — an ASCII name the engine has and one livestate of a state
+    and texts, no time — as its one command, without the general path's per-service records; None for anything
+    else (and when services' feedback is asked for), which ``_plan_service`` plans and names what is wrong with.
+    A property test holds the two to the same commands and lines."""
+    if type(entry) is not dict or not _PLAIN_SERVICE_KEYS.issuperset(entry) or options.give_feedback > 1:
+        return None
+    item = entry.get("livestate")
+    if type(item) is not dict or not _PLAIN_LIVESTATE_KEYS.issuperset(item):
+        return None
+    if type(name) is not str or not name or not name.isascii() or _NOT_IN_NAMES.search(name):
+        return None
+    if known is not None and (host, name) not in known.services:
+        return None
+    state_name = item.get("state")
+    state = SERVICE_STATES.get(state_name.upper()) if type(state_name) is str else None
+    output, long_output, perf_data = item.get("output", ""), item.get("long_output", ""), item.get("perf_data", "")
+    if state is None or type(output) is not str or type(long_output) is not str or type(perf_data) is not str:
+        return None
+    text = compose_output(output, long_output, perf_data)
+    if not text.isascii() or "\0" in text or len(text) > MAX_OUTPUT_CHARS:
+        return None
+    if not MIN_TIMESTAMP <= now <= MAX_TIMESTAMP:
+        return None
+    # checked_output cannot refuse it now: its line breaks are normalised, as always
+    return Command(_SERVICE_RESULT, (host, name, str(int(state)), checked_output("plugin_output", text)), now)
 
 
 def _apply_properties(target: _Target, document: Mapping[str, object], options: AlignakOptions, now: int) -> None:

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -60,6 +61,7 @@ from bridge.core.values import (
     checked_output,
     compose_output,
 )
+from bridge.http import turns
 from bridge.http.auth import authenticate
 from bridge.http.bodies import FORM_TYPES, form_fields, read_body
 from bridge.http.dialects import ApiDescription, Dialect, Route
@@ -271,19 +273,16 @@ def _did_you_mean(missing: str, ignored: list[str]) -> str:
 async def results_view(request: web.Request) -> web.Response:
     """``POST /api/results``: a JSON list of check results with op5's keys, validated all or nothing."""
     principal = await authenticate(request)
-    items = _json(await read_body(request))
-    if not isinstance(items, list):
-        raise BadRequestBody(400, f"the body must be a JSON list of results, not {type(items).__name__}")
-    now = int(request.app[CLOCK]())
-    commands: list[Command] = []
-    positions: list[int] = []  # each command's index in the request
-    problems: dict[int, str] = {}
-    for index, item in enumerate(items):
-        try:
-            commands.append(_plain_result(item, now) or _batch_result(index, item, now, principal.name))
-            positions.append(index)
-        except InvalidInput as exc:
-            problems[index] = _batch_problem(index, exc)
+    body = await read_body(request)
+    await turns.take_turn()
+    started = time.perf_counter()
+    try:
+        items = _json(body)
+        if not isinstance(items, list):
+            raise BadRequestBody(400, f"the body must be a JSON list of results, not {type(items).__name__}")
+        commands, positions, problems = _batch_commands(items, int(request.app[CLOCK]()), principal.name)
+    finally:
+        turns.spent(started)
     # Every unknown object too, with its index, in the same answer (after the permissions, as admit does).
     unknown = await unknown_objects(request.app, principal, commands)
     for position, problem in unknown.items():
@@ -295,6 +294,20 @@ async def results_view(request: web.Request) -> web.Response:
         raise error("", f"{len(problems)} of {len(items)} results are invalid, none was submitted: {listed}{more}")
     await submit_commands(request.app, commands)
     return answer(request, {"result": f"Successfully submitted {len(commands)} results", "accepted": len(commands)})
+
+
+def _batch_commands(items: list[object], now: int, author: str) -> tuple[list[Command], list[int], dict[int, str]]:
+    """Each valid result's command and its index in the request; each invalid one's problem, by index."""
+    commands: list[Command] = []
+    positions: list[int] = []  # each command's index in the request
+    problems: dict[int, str] = {}
+    for index, item in enumerate(items):
+        try:
+            commands.append(_plain_result(item, now) or _batch_result(index, item, now, author))
+            positions.append(index)
+        except InvalidInput as exc:
+            problems[index] = _batch_problem(index, exc)
+    return commands, positions, problems
 
 
 def _batch_problem(index: int, exc: InvalidInput) -> str:
