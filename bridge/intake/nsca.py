@@ -227,7 +227,7 @@ class Listener:
         return carry_on
 
     def _refused(self, exc: BridgeError, packet: nsca.Packet | None, client: str, now: float,
-                 user: str = "") -> None:
+                 user: str) -> None:
         reason = refusal_reason(exc)
         self.metrics.refuse(exc, client=client, user=user, dialect=NAME)
         self.drop(reason)
@@ -296,7 +296,7 @@ class _Batch:
                     await submit_commands(listener.app, commands)
                 except BridgeError as exc:
                     for _ in commands:
-                        listener.metrics.refuse(exc, client=self.client, dialect=NAME)
+                        listener.metrics.refuse(exc, client=self.client, user=listener.config.user or "", dialect=NAME)
                         listener.drop(refusal_reason(exc))
                     log.warning("NSCA: %d results from %s dropped (%s): %s", len(commands), self.client,
                                 refusal_reason(exc), exc)
