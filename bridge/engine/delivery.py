@@ -26,9 +26,11 @@ from bridge.engine.transport import Transport, Written
 
 log = logging.getLogger("naemon_bridge.delivery")
 
-# Engine not reading at all: each try is one failing open() of the FIFO (microseconds), so the ceiling is kept low
-# and a restarted engine gets the spool within a tenth of a second (with 2 s, the drain bench row spent about as
-# long waiting for the next try as writing: 46 % of the raw writer).
+# Engine not reading at all, while results wait in the spool: the batch being drained is kept in memory, so a try
+# is only the transport's reconnect — one failing open() of the FIFO or connect() of the query handler's socket
+# (microseconds), a look at the NATS connection's state (an edge) — and the ceiling is kept low: a restarted
+# engine gets the spool within a tenth of a second. (With 2 s the drain bench row spent about as long waiting for
+# the next try as writing: 46 % of the raw writer.) With nothing spooled, the idle probe (PROBE_INTERVAL) notices.
 _BACKOFF_DOWN = (0.02, 0.1)
 _FULL_PIPE_RECHECK = 1.0  # seconds between tries of a full pipe should its becoming writable go unnoticed
 PROBE_INTERVAL = 2.0  # how often an idle bridge checks that the engine still reads its pipe
